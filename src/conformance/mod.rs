@@ -1,0 +1,1 @@
+//! Instruction conformance runners.

@@ -1,0 +1,461 @@
+//! Decoding: iced-x86 `Instruction` -> [`Op`]. The mnemonic picks the instruction group (one
+//! table below, readable whole); the group picks the handler for the exact operand form and
+//! width, once, so executing an op is one indirect call.
+
+use iced_x86::{CpuidFeature, FlowControl, Instruction, Mnemonic as M, OpKind, Register};
+
+use super::exec;
+use super::op::{Handler, Op};
+use super::state::{reg, sreg, Model};
+
+/// Whether the block continues after an op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Straight-line: the next instruction may follow in the same block.
+    Next,
+    /// The op may change RIP, the mode, IF, or anything decoding depends on: end the block.
+    End,
+}
+
+/// A group's decoder: fills `op` (handler and operands) or returns `None` for #UD.
+pub type GroupDecode = fn(&Decoded, &mut Op) -> Option<Flow>;
+
+/// What a group decoder sees of one instruction.
+pub struct Decoded<'a> {
+    /// The instruction as iced-x86 decoded it, with IP relative to the block start.
+    pub ins: &'a Instruction,
+    /// Code size: 16, 32 or 64.
+    pub bits: u32,
+    /// The CPU model (the 8086 and 286 differ in places).
+    pub model: Model,
+}
+
+/// The register-file index of a general register of any width (byte registers AH–BH as
+/// `HIGH8 | n`), RIP/EIP as `reg::RIP`, or `None`.
+pub fn gpr_index(r: Register) -> Option<u8> {
+    use Register as R;
+    Some(match r {
+        R::AL | R::AX | R::EAX | R::RAX => 0,
+        R::CL | R::CX | R::ECX | R::RCX => 1,
+        R::DL | R::DX | R::EDX | R::RDX => 2,
+        R::BL | R::BX | R::EBX | R::RBX => 3,
+        R::SPL | R::SP | R::ESP | R::RSP => 4,
+        R::BPL | R::BP | R::EBP | R::RBP => 5,
+        R::SIL | R::SI | R::ESI | R::RSI => 6,
+        R::DIL | R::DI | R::EDI | R::RDI => 7,
+        R::R8L | R::R8W | R::R8D | R::R8 => 8,
+        R::R9L | R::R9W | R::R9D | R::R9 => 9,
+        R::R10L | R::R10W | R::R10D | R::R10 => 10,
+        R::R11L | R::R11W | R::R11D | R::R11 => 11,
+        R::R12L | R::R12W | R::R12D | R::R12 => 12,
+        R::R13L | R::R13W | R::R13D | R::R13 => 13,
+        R::R14L | R::R14W | R::R14D | R::R14 => 14,
+        R::R15L | R::R15W | R::R15D | R::R15 => 15,
+        R::AH => reg::HIGH8,
+        R::CH => reg::HIGH8 | 1,
+        R::DH => reg::HIGH8 | 2,
+        R::BH => reg::HIGH8 | 3,
+        R::RIP | R::EIP => reg::RIP,
+        _ => return None,
+    })
+}
+
+/// The segment-register index (`sreg::*`) of a segment register.
+pub fn sreg_index(r: Register) -> Option<u8> {
+    Some(match r {
+        Register::ES => sreg::ES,
+        Register::CS => sreg::CS,
+        Register::SS => sreg::SS,
+        Register::DS => sreg::DS,
+        Register::FS => sreg::FS,
+        Register::GS => sreg::GS,
+        _ => return None,
+    })
+}
+
+impl Decoded<'_> {
+    /// Operand `i` is a register.
+    pub fn is_reg(&self, i: u32) -> bool {
+        self.ins.op_kind(i) == OpKind::Register
+    }
+
+    /// Operand `i` is a ModRM memory operand.
+    pub fn is_mem(&self, i: u32) -> bool {
+        self.ins.op_kind(i) == OpKind::Memory
+    }
+
+    /// Operand `i` is an immediate.
+    pub fn is_imm(&self, i: u32) -> bool {
+        matches!(
+            self.ins.op_kind(i),
+            OpKind::Immediate8
+                | OpKind::Immediate8_2nd
+                | OpKind::Immediate16
+                | OpKind::Immediate32
+                | OpKind::Immediate64
+                | OpKind::Immediate8to16
+                | OpKind::Immediate8to32
+                | OpKind::Immediate8to64
+                | OpKind::Immediate32to64
+        )
+    }
+
+    /// The register-file index of register operand `i` (see [`gpr_index`]).
+    pub fn reg(&self, i: u32) -> u8 {
+        gpr_index(self.ins.op_register(i)).unwrap_or(reg::ZERO)
+    }
+
+    /// The size in bytes of register operand `i`.
+    pub fn reg_size(&self, i: u32) -> usize {
+        self.ins.op_register(i).size()
+    }
+
+    /// The immediate of operand `i`, sign-extended as the encoding says.
+    pub fn imm(&self, i: u32) -> u64 {
+        self.ins.immediate(i)
+    }
+
+    /// The size in bytes of the memory operand.
+    pub fn mem_size(&self) -> usize {
+        self.ins.memory_size().size()
+    }
+
+    /// The size in bytes of operand `i`, whatever its kind.
+    pub fn op_size(&self, i: u32) -> usize {
+        match self.ins.op_kind(i) {
+            OpKind::Register => self.reg_size(i),
+            OpKind::Memory => self.mem_size(),
+            OpKind::Immediate8 | OpKind::Immediate8_2nd => 1,
+            OpKind::Immediate16 | OpKind::Immediate8to16 => 2,
+            OpKind::Immediate32 | OpKind::Immediate8to32 => 4,
+            _ => 8,
+        }
+    }
+
+    /// The address size of the instruction's memory operand: 0, 1, 2 for 16, 32, 64 bits.
+    pub fn addr_size(&self) -> u8 {
+        let ins = self.ins;
+        let sized = |r: Register| match r {
+            Register::RIP => 2,
+            Register::EIP => 1,
+            r => match r.size() {
+                2 => 0,
+                4 => 1,
+                _ => 2,
+            },
+        };
+        if ins.memory_base() != Register::None {
+            sized(ins.memory_base())
+        } else if ins.memory_index() != Register::None {
+            sized(ins.memory_index())
+        } else {
+            match ins.memory_displ_size() {
+                2 => 0,
+                4 => 1,
+                8 => 2,
+                // No ModRM memory operand: the code size's default (string ops decide alone).
+                _ => match self.bits {
+                    16 => 0,
+                    32 => 1,
+                    _ => 2,
+                },
+            }
+        }
+    }
+
+    /// Fills the op's effective-address fields from the memory operand.
+    pub fn mem(&self, op: &mut Op) {
+        let ins = self.ins;
+        op.base = gpr_index(ins.memory_base()).unwrap_or(reg::ZERO);
+        op.index = gpr_index(ins.memory_index()).unwrap_or(reg::ZERO);
+        op.scale = ins.memory_index_scale().trailing_zeros() as u8;
+        op.seg = sreg_index(ins.memory_segment()).unwrap_or(sreg::DS);
+        op.asize = self.addr_size();
+        let disp = ins.memory_displacement64();
+        op.disp = if op.base == reg::RIP { disp.wrapping_sub(ins.next_ip()) as i32 } else { disp as i32 };
+    }
+
+    /// The segment of the memory operand (with any override).
+    pub fn mem_seg(&self) -> u8 {
+        sreg_index(self.ins.memory_segment()).unwrap_or(sreg::DS)
+    }
+
+    /// The displacement of a near branch from the next instruction.
+    pub fn branch_rel(&self) -> u64 {
+        self.ins.near_branch_target().wrapping_sub(self.ins.next_ip())
+    }
+}
+
+/// Picks the handler instantiation for an operand size in bytes (1, 2, 4, 8).
+#[macro_export]
+macro_rules! sized {
+    ($size:expr, $f:ident $(, $g:expr)*) => {
+        match $size {
+            1 => $f::<$crate::cpu::U8 $(, {$g})*> as $crate::cpu::Handler,
+            2 => $f::<$crate::cpu::U16 $(, {$g})*> as $crate::cpu::Handler,
+            4 => $f::<$crate::cpu::U32 $(, {$g})*> as $crate::cpu::Handler,
+            _ => $f::<$crate::cpu::U64 $(, {$g})*> as $crate::cpu::Handler,
+        }
+    };
+}
+
+/// The group decoder for a mnemonic: the whole instruction set on one page.
+fn group(m: M) -> Option<GroupDecode> {
+    use exec::*;
+    Some(match m {
+        M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test | M::Inc | M::Dec | M::Neg | M::Not => {
+            alu::decode
+        }
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd => shift::decode,
+        M::Mul | M::Imul | M::Div | M::Idiv => muldiv::decode,
+        M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad | M::Salc => bcd::decode,
+        M::Bt | M::Bts | M::Btr | M::Btc | M::Bsf | M::Bsr | M::Popcnt | M::Lzcnt | M::Tzcnt | M::Bswap => bit::decode,
+        M::Andn
+        | M::Bextr
+        | M::Blsi
+        | M::Blsmsk
+        | M::Blsr
+        | M::Bzhi
+        | M::Mulx
+        | M::Pdep
+        | M::Pext
+        | M::Rorx
+        | M::Sarx
+        | M::Shlx
+        | M::Shrx
+        | M::Adcx
+        | M::Adox => bmi::decode,
+        M::Mov
+        | M::Movzx
+        | M::Movsx
+        | M::Movsxd
+        | M::Xchg
+        | M::Xadd
+        | M::Cmpxchg
+        | M::Cmpxchg8b
+        | M::Cmpxchg16b
+        | M::Lea
+        | M::Xlatb
+        | M::Cbw
+        | M::Cwde
+        | M::Cdqe
+        | M::Cwd
+        | M::Cdq
+        | M::Cqo
+        | M::Lahf
+        | M::Sahf
+        | M::Movbe
+        | M::Cmovo
+        | M::Cmovno
+        | M::Cmovb
+        | M::Cmovae
+        | M::Cmove
+        | M::Cmovne
+        | M::Cmovbe
+        | M::Cmova
+        | M::Cmovs
+        | M::Cmovns
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovl
+        | M::Cmovge
+        | M::Cmovle
+        | M::Cmovg
+        | M::Seto
+        | M::Setno
+        | M::Setb
+        | M::Setae
+        | M::Sete
+        | M::Setne
+        | M::Setbe
+        | M::Seta
+        | M::Sets
+        | M::Setns
+        | M::Setp
+        | M::Setnp
+        | M::Setl
+        | M::Setge
+        | M::Setle
+        | M::Setg => mov::decode,
+        M::Push | M::Pop | M::Pusha | M::Popa | M::Pushf | M::Popf | M::Enter | M::Leave => stack::decode,
+        M::Movsb
+        | M::Movsw
+        | M::Movsd
+        | M::Movsq
+        | M::Cmpsb
+        | M::Cmpsw
+        | M::Cmpsd
+        | M::Cmpsq
+        | M::Scasb
+        | M::Scasw
+        | M::Scasd
+        | M::Scasq
+        | M::Lodsb
+        | M::Lodsw
+        | M::Lodsd
+        | M::Lodsq
+        | M::Stosb
+        | M::Stosw
+        | M::Stosd
+        | M::Stosq
+        | M::Insb
+        | M::Insw
+        | M::Insd
+        | M::Outsb
+        | M::Outsw
+        | M::Outsd => string::decode,
+        M::Jo
+        | M::Jno
+        | M::Jb
+        | M::Jae
+        | M::Je
+        | M::Jne
+        | M::Jbe
+        | M::Ja
+        | M::Js
+        | M::Jns
+        | M::Jp
+        | M::Jnp
+        | M::Jl
+        | M::Jge
+        | M::Jle
+        | M::Jg
+        | M::Jcxz
+        | M::Jecxz
+        | M::Jrcxz
+        | M::Loop
+        | M::Loope
+        | M::Loopne
+        | M::Jmp
+        | M::Call
+        | M::Ret => branch::decode,
+        M::Retf
+        | M::Iret
+        | M::Int
+        | M::Int1
+        | M::Int3
+        | M::Into
+        | M::Bound
+        | M::Syscall
+        | M::Sysret
+        | M::Sysenter
+        | M::Sysexit => far::decode,
+        M::Lds | M::Les | M::Lfs | M::Lgs | M::Lss | M::Arpl | M::Lar | M::Lsl | M::Verr | M::Verw => segment::decode,
+        M::Lgdt
+        | M::Lidt
+        | M::Sgdt
+        | M::Sidt
+        | M::Lldt
+        | M::Sldt
+        | M::Ltr
+        | M::Str
+        | M::Lmsw
+        | M::Smsw
+        | M::Clts
+        | M::Invlpg
+        | M::Invpcid
+        | M::Invd
+        | M::Wbinvd
+        | M::Wbnoinvd
+        | M::Cpuid
+        | M::Rdtsc
+        | M::Rdtscp
+        | M::Rdpid
+        | M::Rdmsr
+        | M::Wrmsr
+        | M::Rdpmc
+        | M::Swapgs
+        | M::Rdfsbase
+        | M::Rdgsbase
+        | M::Wrfsbase
+        | M::Wrgsbase
+        | M::Cli
+        | M::Sti
+        | M::Clac
+        | M::Stac
+        | M::Hlt
+        | M::Rdrand
+        | M::Rdseed
+        | M::Xgetbv
+        | M::Xsetbv
+        | M::Monitor
+        | M::Mwait
+        | M::Loadall => system::decode,
+        M::In | M::Out => io::decode,
+        M::Clc | M::Stc | M::Cmc | M::Cld | M::Std => flagops::decode,
+        M::Nop | M::Pause | M::Ud0 | M::Ud1 | M::Ud2 | M::Endbr32 | M::Endbr64 | M::Reservednop | M::Prefetchw => misc::decode,
+        _ => return None,
+    })
+}
+
+/// Whether an instruction belongs to the x87 / MMX / SSE / AVX families that a later issue
+/// implements; until then they raise #NM or #UD as the CR0 bits say.
+fn is_fpu_or_simd(ins: &Instruction) -> bool {
+    ins.cpuid_features().iter().any(|f| {
+        matches!(
+            f,
+            CpuidFeature::FPU
+                | CpuidFeature::FPU287
+                | CpuidFeature::FPU287XL_ONLY
+                | CpuidFeature::FPU387
+                | CpuidFeature::FPU387SL_ONLY
+                | CpuidFeature::MMX
+                | CpuidFeature::SSE
+                | CpuidFeature::SSE2
+                | CpuidFeature::SSE3
+                | CpuidFeature::SSSE3
+                | CpuidFeature::SSE4_1
+                | CpuidFeature::SSE4_2
+                | CpuidFeature::SSE4A
+                | CpuidFeature::AVX
+                | CpuidFeature::AVX2
+                | CpuidFeature::FXSR
+                | CpuidFeature::XSAVE
+                | CpuidFeature::AES
+                | CpuidFeature::PCLMULQDQ
+                | CpuidFeature::FMA
+                | CpuidFeature::F16C
+        )
+    })
+}
+
+/// The outcome of decoding one instruction.
+pub struct DecodedOp {
+    /// The op to run.
+    pub op: Op,
+    /// Whether the block ends after it.
+    pub flow: Flow,
+    /// Whether vx86 lacks the instruction (the op raises #UD and the host log says so).
+    pub unimplemented: bool,
+}
+
+/// Translates one decoded instruction into an op.
+pub fn translate(ins: &Instruction, bits: u32, model: Model) -> DecodedOp {
+    let mut op = Op::new(ins.len() as u8);
+    let d = Decoded { ins, bits, model };
+    if ins.is_invalid() {
+        op.run = exec::misc::invalid;
+        return DecodedOp { op, flow: Flow::End, unimplemented: false };
+    }
+    let mut flow = match group(ins.mnemonic()).and_then(|g| g(&d, &mut op)) {
+        Some(flow) => flow,
+        None if is_fpu_or_simd(ins) => {
+            op.run = exec::misc::fpu_unavailable;
+            return DecodedOp { op, flow: Flow::End, unimplemented: false };
+        }
+        None => {
+            op = Op::new(ins.len() as u8);
+            op.run = exec::misc::invalid;
+            return DecodedOp { op, flow: Flow::End, unimplemented: true };
+        }
+    };
+    if ins.flow_control() != FlowControl::Next {
+        flow = Flow::End;
+    }
+    DecodedOp { op, flow, unimplemented: false }
+}
+
+/// A handler that only raises #UD, for groups to return where a form is illegal.
+pub fn ud_handler() -> Handler {
+    exec::misc::invalid
+}

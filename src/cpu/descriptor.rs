@@ -1,0 +1,1 @@
+//! GDT/LDT/IDT/TSS descriptors (to be written).

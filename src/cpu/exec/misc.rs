@@ -1,0 +1,42 @@
+//! NOP forms, PAUSE, UD0/UD1/UD2, and the handlers for invalid and not-yet-implemented
+//! instructions.
+
+use iced_x86::Mnemonic as M;
+
+use super::R;
+use crate::cpu::decode::{Decoded, Flow};
+use crate::cpu::fault::Fault;
+use crate::cpu::{Cpu, Cr0, Op};
+
+fn nop(_: &mut Cpu, _: &Op) -> R {
+    Ok(())
+}
+
+/// #UD: an invalid opcode (or one vx86 does not implement).
+pub fn invalid(_: &mut Cpu, _: &Op) -> R {
+    Err(Fault::UD)
+}
+
+/// An x87/MMX/SSE instruction before the FPU issue: #NM when CR0.EM or CR0.TS ask for it
+/// (SDM Vol. 3A 2.5), otherwise #UD, matching a CPUID that claims no FPU or SSE.
+pub fn fpu_unavailable(cpu: &mut Cpu, _: &Op) -> R {
+    if cpu.cr0.intersects(Cr0::EM | Cr0::TS) {
+        return Err(Fault::NM);
+    }
+    Err(Fault::UD)
+}
+
+/// Decodes the miscellaneous group.
+pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
+    match d.ins.mnemonic() {
+        M::Nop | M::Pause | M::Endbr32 | M::Endbr64 | M::Reservednop | M::Prefetchw => {
+            op.run = nop;
+            Some(Flow::Next)
+        }
+        M::Ud0 | M::Ud1 | M::Ud2 => {
+            op.run = invalid;
+            Some(Flow::End)
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,9 @@
+//! The muldiv group (to be written).
+
+use crate::cpu::decode::{Decoded, Flow};
+use crate::cpu::Op;
+
+/// Decodes the muldiv group.
+pub fn decode(_d: &Decoded, _op: &mut Op) -> Option<Flow> {
+    None
+}

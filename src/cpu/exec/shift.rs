@@ -1,0 +1,9 @@
+//! The shift group (to be written).
+
+use crate::cpu::decode::{Decoded, Flow};
+use crate::cpu::Op;
+
+/// Decodes the shift group.
+pub fn decode(_d: &Decoded, _op: &mut Op) -> Option<Flow> {
+    None
+}

@@ -1,0 +1,132 @@
+//! The decoded-block cache, keyed by physical address and decode mode (Bochs's icache,
+//! QEMU's TB cache). Blocks are invalidated per physical page when the page is written.
+
+use std::collections::HashMap;
+
+use super::op::Op;
+
+/// Most instructions in one block.
+pub const MAX_BLOCK: usize = 32;
+/// Ops the arena holds before the whole cache is flushed.
+const ARENA: usize = 1 << 20;
+/// Entries in the direct-mapped lookup table.
+const TABLE: usize = 1 << 16;
+
+/// One decoded block.
+#[derive(Clone, Copy, Debug)]
+pub struct Block {
+    /// Physical address of the first byte, shifted left 2, plus the decode mode.
+    pub key: u64,
+    /// Index of the first op in the arena.
+    pub start: u32,
+    /// Number of ops.
+    pub count: u16,
+    /// Bytes of guest code the block covers.
+    pub bytes: u16,
+    /// Cleared when the block's page is written.
+    pub valid: bool,
+}
+
+/// The block cache.
+pub struct ICache {
+    ops: Vec<Op>,
+    blocks: Vec<Block>,
+    table: Box<[u32]>,
+    pages: HashMap<u64, Vec<u32>>,
+}
+
+impl Default for ICache {
+    fn default() -> Self {
+        ICache::new()
+    }
+}
+
+/// The cache key of a block at `phys` decoded with `bits`-bit code size.
+#[inline(always)]
+pub fn key(phys: u64, bits: u32) -> u64 {
+    phys << 2 | (bits as u64 >> 5)
+}
+
+#[inline(always)]
+fn slot(key: u64) -> usize {
+    ((key >> 2) ^ (key >> 16) ^ (key & 3) << 14) as usize & (TABLE - 1)
+}
+
+impl ICache {
+    /// An empty cache. The arena's capacity is reserved once and never grows, so that ops
+    /// stay put while a block runs.
+    pub fn new() -> ICache {
+        ICache { ops: Vec::with_capacity(ARENA), blocks: Vec::new(), table: vec![0; TABLE].into_boxed_slice(), pages: HashMap::new() }
+    }
+
+    /// The block for `key`, if cached and valid.
+    #[inline(always)]
+    pub fn lookup(&self, key: u64) -> Option<Block> {
+        let b = self.table[slot(key)];
+        if b == 0 {
+            return None;
+        }
+        let block = self.blocks[(b - 1) as usize];
+        (block.key == key && block.valid).then_some(block)
+    }
+
+    /// A pointer to the first op of `block`.
+    ///
+    /// The arena never reallocates (its capacity is fixed) and is cleared only by
+    /// [`ICache::insert`] and [`ICache::flush`], which the run loop calls between blocks, so
+    /// the pointer stays valid while the block executes.
+    #[inline(always)]
+    pub fn ops_ptr(&self, block: &Block) -> *const Op {
+        self.ops[block.start as usize..].as_ptr()
+    }
+
+    /// Adds a block of `ops` covering `bytes` bytes at physical address `phys` (whose pages
+    /// the caller has marked as holding code).
+    pub fn insert(&mut self, key: u64, ops: &[Op], bytes: u16) -> Block {
+        if self.ops.len() + ops.len() > ARENA || self.blocks.len() >= u32::MAX as usize - 1 {
+            self.flush();
+        }
+        let block = Block { key, start: self.ops.len() as u32, count: ops.len() as u16, bytes, valid: true };
+        self.ops.extend_from_slice(ops);
+        let id = self.blocks.len() as u32;
+        self.blocks.push(block);
+        self.table[slot(key)] = id + 1;
+        let phys = key >> 2;
+        let first = phys & !0xFFF;
+        let last = (phys + bytes.max(1) as u64 - 1) & !0xFFF;
+        self.pages.entry(first).or_default().push(id);
+        if last != first {
+            self.pages.entry(last).or_default().push(id);
+        }
+        block
+    }
+
+    /// Drops every block that covers bytes of physical page `page`.
+    pub fn invalidate_page(&mut self, page: u64) {
+        if let Some(ids) = self.pages.remove(&page) {
+            for id in ids {
+                if let Some(b) = self.blocks.get_mut(id as usize) {
+                    b.valid = false;
+                }
+            }
+        }
+    }
+
+    /// Drops everything.
+    pub fn flush(&mut self) {
+        self.ops.clear();
+        self.blocks.clear();
+        self.table.fill(0);
+        self.pages.clear();
+    }
+
+    /// Number of valid blocks (for statistics and tests).
+    pub fn len(&self) -> usize {
+        self.blocks.iter().filter(|b| b.valid).count()
+    }
+
+    /// Whether no block is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,1 @@
+//! RDMSR/WRMSR: the model-specific registers (to be written).

@@ -1,0 +1,313 @@
+//! Operands: register access by width, effective addresses, and segmented memory access with
+//! the fast path (segment window, TLB tag compare, host pointer) inlined into handlers.
+
+use super::fault::Fault;
+use super::mmu::paging::Privilege;
+use super::op::Op;
+use super::state::{sreg, Mode, Model};
+use super::Cpu;
+
+/// An operand width. Values travel as `u64`, truncated to the width.
+pub trait Width: Copy + 'static {
+    /// Bytes.
+    const BYTES: u64;
+    /// Bits.
+    const BITS: u8;
+    /// All ones in the width.
+    const MASK: u64;
+    /// The sign bit.
+    const SIGN: u64;
+    /// Reads register `r` at this width (byte registers: `HIGH8 | n` is AH/CH/DH/BH).
+    fn get(cpu: &Cpu, r: u8) -> u64;
+    /// Writes register `r` at this width with the x86 merge rules (32-bit writes zero-extend).
+    fn set(cpu: &mut Cpu, r: u8, v: u64);
+    /// Loads from a host address.
+    ///
+    /// # Safety
+    /// `p` must point to `BYTES` readable bytes.
+    unsafe fn load(p: usize) -> u64;
+    /// Stores to a host address.
+    ///
+    /// # Safety
+    /// `p` must point to `BYTES` writable bytes.
+    unsafe fn store(p: usize, v: u64);
+    /// Sign-extends a value of this width to 64 bits.
+    #[inline(always)]
+    fn sext(v: u64) -> u64 {
+        let sh = 64 - Self::BITS as u32;
+        (((v << sh) as i64) >> sh) as u64
+    }
+}
+
+/// Byte operands.
+#[derive(Clone, Copy, Debug)]
+pub struct U8;
+/// Word operands.
+#[derive(Clone, Copy, Debug)]
+pub struct U16;
+/// Doubleword operands.
+#[derive(Clone, Copy, Debug)]
+pub struct U32;
+/// Quadword operands.
+#[derive(Clone, Copy, Debug)]
+pub struct U64;
+
+impl Width for U8 {
+    const BYTES: u64 = 1;
+    const BITS: u8 = 8;
+    const MASK: u64 = 0xFF;
+    const SIGN: u64 = 0x80;
+    #[inline(always)]
+    fn get(cpu: &Cpu, r: u8) -> u64 {
+        let sh = (r & 0x10) >> 1;
+        (cpu.gpr[(r & 15) as usize] >> sh) & 0xFF
+    }
+    #[inline(always)]
+    fn set(cpu: &mut Cpu, r: u8, v: u64) {
+        let sh = (r & 0x10) >> 1;
+        let g = &mut cpu.gpr[(r & 15) as usize];
+        *g = (*g & !(0xFF << sh)) | ((v & 0xFF) << sh);
+    }
+    #[inline(always)]
+    unsafe fn load(p: usize) -> u64 {
+        *(p as *const u8) as u64
+    }
+    #[inline(always)]
+    unsafe fn store(p: usize, v: u64) {
+        *(p as *mut u8) = v as u8;
+    }
+}
+
+impl Width for U16 {
+    const BYTES: u64 = 2;
+    const BITS: u8 = 16;
+    const MASK: u64 = 0xFFFF;
+    const SIGN: u64 = 0x8000;
+    #[inline(always)]
+    fn get(cpu: &Cpu, r: u8) -> u64 {
+        cpu.gpr[(r & 31) as usize] & 0xFFFF
+    }
+    #[inline(always)]
+    fn set(cpu: &mut Cpu, r: u8, v: u64) {
+        let g = &mut cpu.gpr[(r & 31) as usize];
+        *g = (*g & !0xFFFF) | (v & 0xFFFF);
+    }
+    #[inline(always)]
+    unsafe fn load(p: usize) -> u64 {
+        u16::from_le_bytes(std::ptr::read_unaligned(p as *const [u8; 2])) as u64
+    }
+    #[inline(always)]
+    unsafe fn store(p: usize, v: u64) {
+        std::ptr::write_unaligned(p as *mut [u8; 2], (v as u16).to_le_bytes())
+    }
+}
+
+impl Width for U32 {
+    const BYTES: u64 = 4;
+    const BITS: u8 = 32;
+    const MASK: u64 = 0xFFFF_FFFF;
+    const SIGN: u64 = 0x8000_0000;
+    #[inline(always)]
+    fn get(cpu: &Cpu, r: u8) -> u64 {
+        cpu.gpr[(r & 31) as usize] & 0xFFFF_FFFF
+    }
+    #[inline(always)]
+    fn set(cpu: &mut Cpu, r: u8, v: u64) {
+        cpu.gpr[(r & 31) as usize] = v & 0xFFFF_FFFF;
+    }
+    #[inline(always)]
+    unsafe fn load(p: usize) -> u64 {
+        u32::from_le_bytes(std::ptr::read_unaligned(p as *const [u8; 4])) as u64
+    }
+    #[inline(always)]
+    unsafe fn store(p: usize, v: u64) {
+        std::ptr::write_unaligned(p as *mut [u8; 4], (v as u32).to_le_bytes())
+    }
+}
+
+impl Width for U64 {
+    const BYTES: u64 = 8;
+    const BITS: u8 = 64;
+    const MASK: u64 = u64::MAX;
+    const SIGN: u64 = 1 << 63;
+    #[inline(always)]
+    fn get(cpu: &Cpu, r: u8) -> u64 {
+        cpu.gpr[(r & 31) as usize]
+    }
+    #[inline(always)]
+    fn set(cpu: &mut Cpu, r: u8, v: u64) {
+        cpu.gpr[(r & 31) as usize] = v;
+    }
+    #[inline(always)]
+    unsafe fn load(p: usize) -> u64 {
+        u64::from_le_bytes(std::ptr::read_unaligned(p as *const [u8; 8]))
+    }
+    #[inline(always)]
+    unsafe fn store(p: usize, v: u64) {
+        std::ptr::write_unaligned(p as *mut [u8; 8], v.to_le_bytes())
+    }
+}
+
+/// Address-size masks indexed by `Op::asize` (16-, 32-, 64-bit addressing).
+pub const ASIZE_MASK: [u64; 4] = [0xFFFF, 0xFFFF_FFFF, u64::MAX, u64::MAX];
+
+/// Whether a 64-bit linear address is canonical (48-bit virtual addresses).
+#[inline(always)]
+pub fn canonical(lin: u64) -> bool {
+    ((lin as i64) << 16 >> 16) as u64 == lin
+}
+
+impl Cpu {
+    /// The effective address of the op's memory operand: base + index << scale + disp,
+    /// truncated to the address size. RIP-relative uses RIP (already the next instruction).
+    #[inline(always)]
+    pub fn ea(&self, op: &Op) -> u64 {
+        let base = self.gpr[(op.base & 31) as usize];
+        let index = self.gpr[(op.index & 31) as usize] << (op.scale & 3);
+        base.wrapping_add(index).wrapping_add(op.disp as i64 as u64) & ASIZE_MASK[(op.asize & 3) as usize]
+    }
+
+    /// Reads a `W` from `seg:off`.
+    #[inline(always)]
+    pub fn read<W: Width>(&mut self, seg: u8, off: u64) -> Result<u64, Fault> {
+        let s = &self.segs[(seg & 7) as usize];
+        if s.read_ok(off, W::BYTES) {
+            let lin = s.lin_base.wrapping_add(off) & self.lin_mask;
+            if let Some(p) = self.tlb.read_ptr(lin, W::BYTES) {
+                // SAFETY: a read tag matched, so the TLB entry maps this whole access (the tag
+                // is compared against the page of its last byte) to live RAM or ROM.
+                return Ok(unsafe { W::load(p) });
+            }
+        }
+        self.read_slow(seg, off, W::BYTES as u8)
+    }
+
+    /// Writes a `W` to `seg:off`.
+    #[inline(always)]
+    pub fn write<W: Width>(&mut self, seg: u8, off: u64, v: u64) -> Result<(), Fault> {
+        let s = &self.segs[(seg & 7) as usize];
+        if s.write_ok(off, W::BYTES) {
+            let lin = s.lin_base.wrapping_add(off) & self.lin_mask;
+            if let Some(p) = self.tlb.write_ptr(lin, W::BYTES) {
+                // SAFETY: a write tag matched: the whole access lies in a writable RAM page
+                // that holds no decoded code.
+                unsafe { W::store(p, v) };
+                return Ok(());
+            }
+        }
+        self.write_slow(seg, off, W::BYTES as u8, v)
+    }
+
+    /// Reads a `W` from `seg:off` for a read-modify-write: faults as a write would, so that
+    /// nothing is read from a location the instruction may not write.
+    #[inline(always)]
+    pub fn read_rmw<W: Width>(&mut self, seg: u8, off: u64) -> Result<u64, Fault> {
+        let s = &self.segs[(seg & 7) as usize];
+        if s.write_ok(off, W::BYTES) {
+            let lin = s.lin_base.wrapping_add(off) & self.lin_mask;
+            if let Some(p) = self.tlb.write_ptr(lin, W::BYTES) {
+                // SAFETY: as in `write`; the page is readable too.
+                return Ok(unsafe { W::load(p) });
+            }
+        }
+        self.probe_write(seg, off, W::BYTES as u8)?;
+        self.read_slow(seg, off, W::BYTES as u8)
+    }
+
+    /// Reads a `W` at the op's memory operand.
+    #[inline(always)]
+    pub fn read_ea<W: Width>(&mut self, op: &Op) -> Result<u64, Fault> {
+        let off = self.ea(op);
+        self.read::<W>(op.seg, off)
+    }
+
+    /// Writes a `W` at the op's memory operand.
+    #[inline(always)]
+    pub fn write_ea<W: Width>(&mut self, op: &Op, v: u64) -> Result<(), Fault> {
+        let off = self.ea(op);
+        self.write::<W>(op.seg, off, v)
+    }
+
+    /// The fault a segment-limit or rights violation on `seg` raises.
+    pub fn seg_fault(&self, seg: u8) -> Fault {
+        if seg == sreg::SS {
+            Fault::ss(0)
+        } else {
+            Fault::GP0
+        }
+    }
+
+    /// Segmentation for an access that missed the fast window: returns the linear address of
+    /// each byte run (one, or two where the 8086 wraps inside its segment), or the fault.
+    fn linear(&self, seg: u8, off: u64, n: u8, write: bool) -> Result<u64, Fault> {
+        let s = &self.segs[(seg & 7) as usize];
+        let ok = if write { s.write_ok(off, n as u64) } else { s.read_ok(off, n as u64) };
+        if self.mode == Mode::Long {
+            let lin = s.lin_base.wrapping_add(off);
+            let last = lin.wrapping_add(n as u64 - 1);
+            if !canonical(lin) || !canonical(last) {
+                return Err(self.seg_fault(seg));
+            }
+            return Ok(lin);
+        }
+        if !ok {
+            if !s.usable() && self.mode != Mode::Real && self.mode != Mode::V8086 {
+                return Err(Fault::GP0);
+            }
+            return Err(self.seg_fault(seg));
+        }
+        Ok(s.lin_base.wrapping_add(off) & self.lin_mask)
+    }
+
+    /// The segment-checked slow path of [`Cpu::read`].
+    #[inline(never)]
+    pub fn read_slow(&mut self, seg: u8, off: u64, n: u8) -> Result<u64, Fault> {
+        if self.model == Model::I8086 {
+            return self.read_8086(seg, off, n);
+        }
+        let lin = self.linear(seg, off, n, false)?;
+        let who = self.data_privilege();
+        self.read_lin(lin, n, who)
+    }
+
+    /// The segment-checked slow path of [`Cpu::write`].
+    #[inline(never)]
+    pub fn write_slow(&mut self, seg: u8, off: u64, n: u8, v: u64) -> Result<(), Fault> {
+        if self.model == Model::I8086 {
+            return self.write_8086(seg, off, n, v);
+        }
+        let lin = self.linear(seg, off, n, true)?;
+        let who = self.data_privilege();
+        self.write_lin(lin, n, v, who)
+    }
+
+    /// Checks that `n` bytes at `seg:off` could be written, writing nothing.
+    pub fn probe_write(&mut self, seg: u8, off: u64, n: u8) -> Result<(), Fault> {
+        if self.model == Model::I8086 {
+            return Ok(());
+        }
+        let lin = self.linear(seg, off, n, true)?;
+        let who = self.data_privilege();
+        self.probe_write_lin(lin, n, who)
+    }
+
+    /// The 8086 has no segment limits: offsets wrap inside the 64-KiB segment.
+    fn read_8086(&mut self, seg: u8, off: u64, n: u8) -> Result<u64, Fault> {
+        let base = self.segs[(seg & 7) as usize].lin_base;
+        let mut v = 0;
+        for i in 0..n as u64 {
+            let lin = base.wrapping_add((off + i) & 0xFFFF);
+            v |= self.read_lin(lin, 1, Privilege::Supervisor)? << (8 * i);
+        }
+        Ok(v)
+    }
+
+    fn write_8086(&mut self, seg: u8, off: u64, n: u8, v: u64) -> Result<(), Fault> {
+        let base = self.segs[(seg & 7) as usize].lin_base;
+        for i in 0..n as u64 {
+            let lin = base.wrapping_add((off + i) & 0xFFFF);
+            self.write_lin(lin, 1, (v >> (8 * i)) & 0xFF, Privilege::Supervisor)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,398 @@
+//! The run loop: events at block boundaries, block lookup and decode, and block execution.
+
+use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction};
+
+use super::bus::Bus;
+use super::decode::{translate, DecodedOp, Flow};
+use super::fault::Fault;
+use super::flags::bit;
+use super::icache::{key, Block, MAX_BLOCK};
+use super::mmu::paging::{Access, Privilege};
+use super::op::Op;
+use super::state::{reg, sreg, Mode, Model};
+use super::{personality, Cpu};
+use crate::mem::Backing;
+
+/// Why [`Cpu::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunExit {
+    /// The instruction budget is spent.
+    Budget,
+    /// The CPU executed HLT and waits for an interrupt (the machine may skip time).
+    Halted,
+    /// Triple fault or shutdown: the processor stopped.
+    Shutdown,
+    /// The bus asked the CPU to stop (reset, power-off, debug exit).
+    Stopped,
+}
+
+/// Where the instruction bytes of the next block come from.
+enum CodeSource {
+    /// A cacheable block at this physical address with a host pointer to `avail` bytes.
+    Cached { phys: u64, host: *const u8, avail: usize },
+    /// Bytes gathered one at a time (page-crossing, MMIO, segment wrap): run uncached.
+    Gathered { bytes: [u8; 16], avail: usize },
+}
+
+impl Cpu {
+    /// Runs until `max_instructions` more have retired, the CPU halts or shuts down, or the
+    /// bus asks it to stop.
+    pub fn run(&mut self, bus: &mut dyn Bus, max_instructions: u64) -> RunExit {
+        self.bus.attach(bus);
+        self.stop_at = self.icount.saturating_add(max_instructions);
+        if self.mem.has_dirty_code() {
+            self.sync_dirty_code();
+        }
+        let exit = self.run_loop();
+        self.bus.detach();
+        exit
+    }
+
+    /// Executes exactly one instruction (or delivers one pending event), for debuggers and
+    /// the single-step conformance tests.
+    pub fn step(&mut self, bus: &mut dyn Bus) -> RunExit {
+        self.bus.attach(bus);
+        self.stop_at = self.icount + 1;
+        let exit = if self.shutdown {
+            RunExit::Shutdown
+        } else {
+            let before = self.icount;
+            if let Some(exit) = self.service_events() {
+                exit
+            } else {
+                if self.icount == before {
+                    self.step_block(true);
+                }
+                if self.shutdown {
+                    RunExit::Shutdown
+                } else {
+                    RunExit::Budget
+                }
+            }
+        };
+        self.bus.detach();
+        exit
+    }
+
+    fn run_loop(&mut self) -> RunExit {
+        loop {
+            if self.shutdown {
+                return RunExit::Shutdown;
+            }
+            if self.stop_requested {
+                self.stop_requested = false;
+                return RunExit::Stopped;
+            }
+            let single = self.shadow || self.flags.has(bit::TF);
+            if self.halted || self.nmi_pending || (self.intr && self.flags.has(bit::IF)) || single {
+                if let Some(exit) = self.service_events() {
+                    return exit;
+                }
+                if self.shutdown {
+                    continue;
+                }
+            }
+            if self.icount >= self.stop_at {
+                return RunExit::Budget;
+            }
+            let single = self.shadow || self.flags.has(bit::TF);
+            self.step_block(single);
+        }
+    }
+
+    /// Handles NMI, INTR, HLT, the interrupt shadow and the trap flag between blocks.
+    /// Returns an exit when the loop must stop.
+    fn service_events(&mut self) -> Option<RunExit> {
+        if self.shadow {
+            // STI / MOV SS: the next instruction runs before any interrupt is recognized.
+            self.shadow = false;
+            if self.icount < self.stop_at && !self.halted {
+                let tf = self.flags.has(bit::TF);
+                let before = self.icount;
+                self.step_block(true);
+                if tf && self.icount > before {
+                    self.single_step_trap();
+                }
+            }
+            return None;
+        }
+        if self.nmi_pending && !self.nmi_blocked {
+            self.nmi_pending = false;
+            self.nmi_blocked = true;
+            self.halted = false;
+            self.deliver_external(2);
+            return None;
+        }
+        if self.intr && self.flags.has(bit::IF) {
+            let mem = &mut self.mem;
+            let vector = self.bus.get().ack_interrupt(mem);
+            let st = self.bus.get().status();
+            self.apply_bus_status(st);
+            if let Some(v) = vector {
+                self.halted = false;
+                self.deliver_external(v);
+                return None;
+            }
+        }
+        if self.halted {
+            return Some(RunExit::Halted);
+        }
+        if self.flags.has(bit::TF) && self.icount < self.stop_at {
+            let before = self.icount;
+            self.step_block(true);
+            if self.icount > before {
+                self.single_step_trap();
+            }
+        }
+        None
+    }
+
+    /// Delivers the single-step #DB trap after an instruction executed with TF set.
+    fn single_step_trap(&mut self) {
+        self.dr[6] |= 1 << 14; // DR6.BS
+        if let Err(f) = self.interrupt(1, super::interrupt::IntKind::Exception, None) {
+            self.deliver_fault(f);
+        }
+    }
+
+    /// The physical address of code at linear `lin`, from the TLB or a walk (#PF on failure).
+    fn code_phys(&mut self, lin: u64) -> Result<u64, Fault> {
+        let idx = self.tlb.index(lin);
+        if self.tlb.entries[idx].exec == lin >> 12 {
+            return Ok(self.tlb.meta[idx].phys | (lin & 0xFFF));
+        }
+        let who = if self.cpl == 3 { Privilege::User } else { Privilege::Supervisor };
+        let t = self.translate(lin, Access::Exec, who)?;
+        let backing = self.mem.backing(t.phys);
+        self.tlb_fill(lin, &t, backing);
+        Ok(t.phys | (lin & 0xFFF))
+    }
+
+    /// Finds or decodes the block at CS:RIP and runs it (only its first op if `single`).
+    fn step_block(&mut self, single: bool) {
+        let rip = self.rip();
+        let cs = self.segs[sreg::CS as usize];
+        let long = self.mode == Mode::Long;
+        if !long && rip > cs.limit as u64 && self.model != Model::I8086 {
+            self.deliver_fault(Fault::GP0);
+            return;
+        }
+        let lin = cs.lin_base.wrapping_add(rip) & self.lin_mask;
+        if long && !super::operand::canonical(lin) {
+            self.deliver_fault(Fault::GP0);
+            return;
+        }
+        let phys = match self.code_phys(lin) {
+            Ok(p) => p,
+            Err(f) => {
+                self.deliver_fault(f);
+                return;
+            }
+        };
+        let bits = self.code_bits();
+        let k = key(phys, bits);
+        let block = match self.icache.lookup(k) {
+            Some(b) if long || rip + b.bytes as u64 - 1 <= cs.limit as u64 || self.model == Model::I8086 => b,
+            _ => match self.decode_block(rip, lin, phys, bits) {
+                Ok(Some(b)) => b,
+                Ok(None) => return, // an uncached instruction already ran
+                Err(f) => {
+                    self.deliver_fault(f);
+                    return;
+                }
+            },
+        };
+        let budget = self.stop_at.saturating_sub(self.icount).max(1);
+        let n = if single { 1 } else { (block.count as u64).min(budget) as usize };
+        let ptr = self.icache.ops_ptr(&block);
+        self.exec_ops(ptr, n);
+    }
+
+    /// Executes `n` ops starting at `ops`.
+    #[inline(always)]
+    fn exec_ops(&mut self, ops: *const Op, n: usize) {
+        self.end_block = false;
+        let mut i = 0;
+        while i < n {
+            // SAFETY: `ops` points at `n` ops of one block in the icache arena, which neither
+            // moves nor shrinks while a block executes (see `ICache::ops_ptr`): handlers only
+            // invalidate blocks by flag, and the arena is cleared only between blocks.
+            let op = unsafe { &*ops.add(i) };
+            let start = self.gpr[reg::RIP as usize];
+            self.gpr[reg::RIP as usize] = start.wrapping_add(op.len as u64);
+            if let Err(f) = (op.run)(self, op) {
+                self.gpr[reg::RIP as usize] = start;
+                self.icount += i as u64;
+                self.deliver_fault(f);
+                return;
+            }
+            i += 1;
+            if self.end_block {
+                break;
+            }
+        }
+        self.icount += i as u64;
+        if self.mode != Mode::Long {
+            let mask = if self.code_bits() == 16 { 0xFFFF } else { 0xFFFF_FFFF };
+            self.gpr[reg::RIP as usize] &= mask;
+        }
+    }
+
+    /// Runs one op that is not cached (page-crossing or MMIO code).
+    fn exec_uncached(&mut self, op: Op) {
+        self.exec_ops(&op as *const Op, 1);
+    }
+
+    /// Where the bytes at `lin` (physical `phys`) come from, honouring the CS limit.
+    fn code_source(&mut self, rip: u64, lin: u64, phys: u64) -> Result<CodeSource, Fault> {
+        let cs = self.segs[sreg::CS as usize];
+        let limit_left = if self.mode == Mode::Long || self.model == Model::I8086 {
+            usize::MAX
+        } else {
+            (cs.limit as u64 - rip + 1).min(usize::MAX as u64) as usize
+        };
+        let page_left = (0x1000 - (phys & 0xFFF)) as usize;
+        // The 8086 wraps IP inside the segment; 16-bit code never decodes across 64 KiB.
+        let wrap_left = if self.code_bits() == 16 { (0x10000 - (rip & 0xFFFF)) as usize } else { usize::MAX };
+        let backing = self.mem.backing(phys & !0xFFF);
+        let host = match backing {
+            Backing::Ram(p) => Some(p as *const u8),
+            Backing::Rom(p) => Some(p),
+            Backing::Mmio => None,
+        };
+        if let Some(h) = host {
+            if page_left >= 15 && limit_left >= 15 && wrap_left >= 15 {
+                // SAFETY: `h` points at the start of a whole RAM/ROM page.
+                let host = unsafe { h.add((phys & 0xFFF) as usize) };
+                return Ok(CodeSource::Cached { phys, host, avail: page_left.min(limit_left).min(wrap_left) });
+            }
+        }
+        let (bytes, avail, _) = self.gather(rip, lin, phys)?;
+        Ok(CodeSource::Gathered { bytes, avail })
+    }
+
+    /// Gathers up to 15 instruction bytes one at a time (across a page end, from MMIO, or
+    /// wrapping at 64 KiB), stopping at the CS limit. A fault on the second page is raised only
+    /// if the instruction really needs bytes from it.
+    fn gather(&mut self, rip: u64, lin: u64, phys: u64) -> Result<([u8; 16], usize, bool), Fault> {
+        let cs = self.segs[sreg::CS as usize];
+        let bits = self.code_bits();
+        let limit_left = if self.mode == Mode::Long || self.model == Model::I8086 {
+            15
+        } else {
+            (cs.limit as u64 - rip + 1).min(15) as usize
+        };
+        let mut bytes = [0u8; 16];
+        let mut avail = 0;
+        while avail < limit_left {
+            let ip = if bits == 16 { (rip + avail as u64) & 0xFFFF } else { rip + avail as u64 };
+            let l = cs.lin_base.wrapping_add(ip) & self.lin_mask;
+            let p = if (l & !0xFFF) == (lin & !0xFFF) {
+                phys & !0xFFF | (l & 0xFFF)
+            } else {
+                match self.code_phys(l) {
+                    Ok(p) => p,
+                    Err(f) => {
+                        if avail > 0 && self.decodes_within(&bytes[..avail]) {
+                            break;
+                        }
+                        return Err(f);
+                    }
+                }
+            };
+            bytes[avail] = match self.mem.read_u8(p) {
+                Some(b) => b,
+                None => {
+                    let mem = &mut self.mem;
+                    self.bus.get().mmio_read(mem, p, 1) as u8
+                }
+            };
+            avail += 1;
+        }
+        Ok((bytes, avail, limit_left < 15))
+    }
+
+    /// Whether `bytes` already hold a complete instruction.
+    fn decodes_within(&self, bytes: &[u8]) -> bool {
+        let mut d = Decoder::with_ip(self.code_bits(), bytes, 0, DecoderOptions::NONE);
+        let mut ins = Instruction::default();
+        d.decode_out(&mut ins);
+        !(ins.is_invalid() && d.last_error() == DecoderError::NoMoreBytes)
+    }
+
+    fn decode_one(&self, bytes: &[u8], bits: u32) -> (DecodedOp, Instruction, DecoderError) {
+        let mut d = Decoder::with_ip(bits, bytes, 0, DecoderOptions::NONE);
+        let mut ins = Instruction::default();
+        if self.model != Model::Modern {
+            let (op, len) = personality::decode(self.model, bytes, bits, &mut ins);
+            let err = if len == 0 { DecoderError::NoMoreBytes } else { DecoderError::None };
+            return (op, ins, err);
+        }
+        d.decode_out(&mut ins);
+        let err = d.last_error();
+        (translate(&ins, bits, self.model), ins, err)
+    }
+
+    /// Decodes the block at `rip`; returns it, or `None` if the single instruction there could
+    /// not be cached and has already been executed.
+    fn decode_block(&mut self, rip: u64, lin: u64, phys: u64, bits: u32) -> Result<Option<Block>, Fault> {
+        match self.code_source(rip, lin, phys)? {
+            CodeSource::Gathered { bytes, avail, .. } => self.run_gathered(&bytes[..avail], lin, bits),
+            CodeSource::Cached { phys, host, avail } => {
+                // SAFETY: `code_source` checked that `avail` bytes from `host` lie in one RAM or
+                // ROM page (and inside the CS limit).
+                let bytes = unsafe { std::slice::from_raw_parts(host, avail) };
+                let mut ops: Vec<Op> = Vec::with_capacity(MAX_BLOCK);
+                let mut pos = 0usize;
+                let max = if self.model == Model::Modern { MAX_BLOCK } else { 1 };
+                while ops.len() < max && pos < bytes.len() {
+                    let window = &bytes[pos..bytes.len().min(pos + 15)];
+                    let (d, _ins, err) = self.decode_one(window, bits);
+                    if err == DecoderError::NoMoreBytes {
+                        if ops.is_empty() {
+                            // The instruction crosses the page end: gather it and run it once.
+                            return self.decode_gathered(rip, lin, phys, bits);
+                        }
+                        break;
+                    }
+                    if d.unimplemented {
+                        let l = d.op.len as usize;
+                        self.report_unimplemented(lin + pos as u64, &window[..l.min(window.len())], "");
+                    }
+                    pos += d.op.len as usize;
+                    ops.push(d.op);
+                    if d.flow == Flow::End {
+                        break;
+                    }
+                }
+                let page = phys & !0xFFF;
+                if !self.mem.holds_code(page) {
+                    self.mem.set_holds_code(page);
+                    self.tlb.protect_phys(page);
+                }
+                let block = self.icache.insert(key(phys, bits), &ops, pos as u16);
+                Ok(Some(block))
+            }
+        }
+    }
+
+    fn decode_gathered(&mut self, rip: u64, lin: u64, phys: u64, bits: u32) -> Result<Option<Block>, Fault> {
+        let (bytes, avail, _) = self.gather(rip, lin, phys)?;
+        self.run_gathered(&bytes[..avail], lin, bits)
+    }
+
+    /// Decodes and runs one instruction from gathered bytes, without caching it.
+    fn run_gathered(&mut self, bytes: &[u8], lin: u64, bits: u32) -> Result<Option<Block>, Fault> {
+        let (mut d, _, err) = self.decode_one(bytes, bits);
+        if err == DecoderError::NoMoreBytes {
+            // The instruction runs past the CS limit (or off readable memory).
+            return Err(Fault::GP0);
+        }
+        if d.unimplemented {
+            self.report_unimplemented(lin, &bytes[..(d.op.len as usize).min(bytes.len())], "uncached");
+        }
+        d.op.len = d.op.len.max(1);
+        self.exec_uncached(d.op);
+        Ok(None)
+    }
+}

@@ -1,0 +1,1 @@
+//! Task switches through TSS descriptors and task gates (to be written).
