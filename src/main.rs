@@ -1,6 +1,80 @@
-//! The `vx86` command line.
+//! The `vx86` command line: parses options and calls the library; no logic of its own.
 
-fn main() {
-    eprintln!("vx86: nothing here yet");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use vx86::cpu::Model;
+
+/// vx86: a whole-system x86 PC emulator with a pure-Rust interpreter CPU.
+#[derive(Parser)]
+#[command(name = "vx86", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Instruction conformance tests.
+    #[command(subcommand)]
+    Conformance(Conformance),
+}
+
+#[derive(Subcommand)]
+enum Conformance {
+    /// Runs a folder of SingleStepTests MOO.gz files and prints a pass rate per file.
+    Sst {
+        /// The folder holding the *.MOO.gz files and metadata.json.
+        dir: PathBuf,
+        /// The CPU personality the vectors were recorded on.
+        #[arg(long, value_enum, default_value_t = CpuArg::Modern)]
+        cpu: CpuArg,
+        /// Only files whose opcode (file name stem) starts with this, e.g. `D0` or `0F`.
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Runs random user-mode instruction sequences natively and in vx86 and compares them.
+    HostDiff {
+        /// Number of sequences.
+        #[arg(long, default_value_t = 10_000)]
+        count: u64,
+        /// Random seed (a fresh one is chosen and printed when absent).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CpuArg {
+    /// Intel 8086.
+    #[value(name = "8086")]
+    I8086,
+    /// Intel 80286.
+    #[value(name = "286")]
+    I286,
+    /// The default x86-64 model.
+    Modern,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Conformance(Conformance::Sst { dir, cpu, filter }) => {
+            let model = match cpu {
+                CpuArg::I8086 => Model::I8086,
+                CpuArg::I286 => Model::I80286,
+                CpuArg::Modern => Model::Modern,
+            };
+            vx86::conformance::sst::main(&dir, model, filter.as_deref())
+        }
+        Command::Conformance(Conformance::HostDiff { count, seed }) => vx86::conformance::hostdiff::main(count, seed),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("vx86: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -1,1 +1,5 @@
-//! Instruction conformance runners.
+//! Instruction conformance runners: recorded single-step vectors (SingleStepTests) and
+//! differential testing against the host CPU.
+
+pub mod hostdiff;
+pub mod sst;

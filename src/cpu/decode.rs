@@ -336,19 +336,25 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Int3
         | M::Into
         | M::Bound
-        | M::Syscall
-        | M::Sysret
-        | M::Sysenter
-        | M::Sysexit => far::decode,
-        M::Lds | M::Les | M::Lfs | M::Lgs | M::Lss | M::Arpl | M::Lar | M::Lsl | M::Verr | M::Verw => segment::decode,
+        => far::decode,
+        M::Lds
+        | M::Les
+        | M::Lfs
+        | M::Lgs
+        | M::Lss
+        | M::Arpl
+        | M::Lar
+        | M::Lsl
+        | M::Verr
+        | M::Verw
+        | M::Lldt
+        | M::Sldt
+        | M::Ltr
+        | M::Str => segment::decode,
         M::Lgdt
         | M::Lidt
         | M::Sgdt
         | M::Sidt
-        | M::Lldt
-        | M::Sldt
-        | M::Ltr
-        | M::Str
         | M::Lmsw
         | M::Smsw
         | M::Clts
@@ -380,7 +386,11 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Xsetbv
         | M::Monitor
         | M::Mwait
-        | M::Loadall => system::decode,
+        | M::Loadall
+        | M::Syscall
+        | M::Sysret
+        | M::Sysenter
+        | M::Sysexit => system::decode,
         M::In | M::Out => io::decode,
         M::Clc | M::Stc | M::Cmc | M::Cld | M::Std => flagops::decode,
         M::Nop | M::Pause | M::Ud0 | M::Ud1 | M::Ud2 | M::Endbr32 | M::Endbr64 | M::Reservednop | M::Prefetchw => misc::decode,

@@ -321,6 +321,27 @@ impl Cpu {
         self.update_tlb_set();
     }
 
+    /// Writes the RFLAGS bits in `mask` from `value` (the caller has applied the privilege
+    /// rules that decide `mask`), and updates what depends on them: the mode (VM), the TLB
+    /// set (AC), and the block boundary (IF, TF: interrupts and traps are checked between
+    /// blocks).
+    pub fn write_flags(&mut self, value: u64, mask: u64) {
+        use flags::bit;
+        self.flags.materialize();
+        let old = self.flags.bits;
+        let new = (old & !mask) | (value & mask);
+        self.flags.set(new);
+        let changed = old ^ self.flags.bits;
+        if changed & bit::VM != 0 {
+            self.update_mode();
+        } else if changed & bit::AC != 0 {
+            self.update_tlb_set();
+        }
+        if changed & (bit::IF | bit::TF | bit::VM) != 0 {
+            self.end_block = true;
+        }
+    }
+
     /// The time-stamp counter now.
     pub fn tsc(&self) -> u64 {
         let (n, d) = self.tsc_ratio;
