@@ -26,8 +26,9 @@ use iced_x86::{Instruction, Mnemonic};
 
 use crate::Error;
 
-/// Bytes of the scratch buffer that memory operands, string instructions and the stack use.
-pub const BUF_LEN: usize = 4096;
+/// Bytes of the scratch buffer that memory operands, string instructions and the stack use:
+/// two pages, so that accesses also straddle a page boundary without faulting.
+pub const BUF_LEN: usize = 8192;
 /// The most bytes one sequence may take.
 pub const MAX_CODE: usize = 64;
 /// Offset of the sequence inside the code page (the host's prologue sits just before it).
@@ -35,11 +36,13 @@ pub const SEQ_OFFSET: u64 = 0x200;
 /// Offset of the scratch buffer page in the region.
 pub const BUF_OFFSET: u64 = 0x1000;
 /// Offset of the unmapped guard page that follows the buffer.
-pub const GUARD_OFFSET: u64 = 0x2000;
+pub const GUARD_OFFSET: u64 = 0x3000;
 /// Offset of the host's context page (never mapped in vx86).
-pub const CTX_OFFSET: u64 = 0x3000;
+pub const CTX_OFFSET: u64 = 0x4000;
 /// Bytes of the whole region.
-pub const REGION_LEN: u64 = 0x4000;
+pub const REGION_LEN: u64 = 0x5000;
+/// The GS base on both sides (FS holds the host's thread pointer and is never used).
+pub const GS_BASE: u64 = 0x1_0000;
 /// Sequences per batch (one forked host child runs a batch).
 pub const BATCH: usize = 256;
 /// Mismatch reports printed in full at most (`VX86_HOSTDIFF_SHOW` overrides it).
@@ -266,8 +269,15 @@ fn run_native(count: u64, seed: u64) -> Result<Summary, Error> {
                                     res.summary.failed += 1;
                                     batch_failed += 1;
                                     let lacking = unimplemented(case);
-                                    res.unimplemented += lacking as u64;
-                                    res.reports.push(((lacking, case.index), r));
+                                    res.unimplemented += !lacking.is_empty() as u64;
+                                    let mut r = r;
+                                    if !lacking.is_empty() {
+                                        r.push_str(&format!(
+                                            "  note: vx86 does not implement {}\n",
+                                            lacking.join(", ")
+                                        ));
+                                    }
+                                    res.reports.push(((!lacking.is_empty(), case.index), r));
                                     if res.reports.len() > 4 * show + 64 {
                                         res.reports.sort_by_key(|r| r.0);
                                         res.reports.truncate(show);
@@ -337,12 +347,14 @@ fn run_native(count: u64, seed: u64) -> Result<Summary, Error> {
     Ok(total.summary)
 }
 
-/// Whether vx86 lacks one of the instructions of `case` (it decodes to the #UD it raises for
+/// The instructions of `case` that vx86 lacks (they decode to the #UD it raises for
 /// unimplemented instructions).
-fn unimplemented(case: &Case) -> bool {
+fn unimplemented(case: &Case) -> Vec<String> {
     case.insns
         .iter()
-        .any(|i| crate::cpu::decode::translate(i, 64, crate::cpu::Model::Modern).unimplemented)
+        .filter(|i| crate::cpu::decode::translate(i, 64, crate::cpu::Model::Modern).unimplemented)
+        .map(compare::format_insn)
+        .collect()
 }
 
 /// Counts the mnemonics of `case` (each once) as seen, and as failed when it failed.

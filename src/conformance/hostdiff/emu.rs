@@ -4,7 +4,9 @@
 //! supervisor stack from the TSS (RSP0), so the stub address tells the vector and the frame
 //! holds the saved RIP, RFLAGS and RSP (SDM Vol. 3A 6.14).
 
-use super::{Case, Event, Exc, Layout, Outcome, BUF_LEN, MAX_CODE, REGION_LEN, SEQ_OFFSET};
+use super::{
+    Case, Event, Exc, Layout, Outcome, BUF_LEN, GS_BASE, MAX_CODE, REGION_LEN, SEQ_OFFSET,
+};
 use crate::cpu::segment::attr;
 use crate::cpu::setup::{descriptor, gdt};
 use crate::cpu::state::{sreg, Cr0};
@@ -26,9 +28,10 @@ const STACK_TOP: u64 = 0x8000;
 /// Page tables built here (a bump allocator of 4-KiB tables).
 const TABLES: u64 = 0x10000;
 const TABLES_END: u64 = 0x20000;
-/// The physical pages behind the region's code and buffer pages.
+/// The physical pages behind the region's code and buffer pages (the buffer's two pages are
+/// not adjacent, so an access across them needs two translations).
 const CODE_PHYS: u64 = 0x20000;
-const BUF_PHYS: u64 = 0x21000;
+const BUF_PHYS: [u64; 2] = [0x21000, 0x23000];
 /// Where `enter_long_mode` writes its identity tables (replaced by ours right after).
 const SETUP_TABLES: u64 = 0x30000;
 const RAM: u64 = 0x40000;
@@ -90,6 +93,7 @@ impl Emu {
         for i in [sreg::ES, sreg::SS, sreg::DS, sreg::FS, sreg::GS] {
             segs[i as usize] = data;
         }
+        segs[sreg::GS as usize].base = GS_BASE;
         segs[sreg::CS as usize] = Segment::from_cache(
             gdt::USER_CODE64,
             0,
@@ -141,7 +145,14 @@ impl Emu {
             map(self, page, page, PTE_P | PTE_RW);
         }
         map(self, self.layout.base, CODE_PHYS, PTE_P | PTE_RW | PTE_US);
-        map(self, self.layout.buf(), BUF_PHYS, PTE_P | PTE_RW | PTE_US);
+        for (i, phys) in BUF_PHYS.iter().enumerate() {
+            map(
+                self,
+                self.layout.buf() + 0x1000 * i as u64,
+                *phys,
+                PTE_P | PTE_RW | PTE_US,
+            );
+        }
     }
 
     /// The IDT (interrupt gates to the HLT stubs), the HLT stubs, and a 64-bit TSS whose
@@ -187,8 +198,11 @@ impl Emu {
         code[..case.code.len()].copy_from_slice(&case.code);
         self.write(CODE_PHYS + SEQ_OFFSET, &code);
         self.cpu.sync_dirty_code();
-        let buf = BUF_PHYS as usize;
-        self.cpu.mem.ram_mut()[buf..buf + BUF_LEN].copy_from_slice(&case.mem[..]);
+        for (i, phys) in BUF_PHYS.iter().enumerate() {
+            let p = *phys as usize;
+            self.cpu.mem.ram_mut()[p..p + 0x1000]
+                .copy_from_slice(&case.mem[0x1000 * i..0x1000 * (i + 1)]);
+        }
         let cpu = &mut self.cpu;
         cpu.segs = self.user_segs;
         cpu.update_mode();
@@ -263,8 +277,10 @@ impl Emu {
         let mut regs = [0u64; 16];
         regs.copy_from_slice(&self.cpu.gpr[..16]);
         let mut mem = Box::new([0u8; BUF_LEN]);
-        let buf = BUF_PHYS as usize;
-        mem.copy_from_slice(&self.cpu.mem.ram()[buf..buf + BUF_LEN]);
+        for (i, phys) in BUF_PHYS.iter().enumerate() {
+            let p = *phys as usize;
+            mem[0x1000 * i..0x1000 * (i + 1)].copy_from_slice(&self.cpu.mem.ram()[p..p + 0x1000]);
+        }
         Outcome {
             regs,
             rflags: self.cpu.rflags(),

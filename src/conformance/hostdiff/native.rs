@@ -20,7 +20,7 @@ use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register};
 
 use super::gen::Features;
 use super::{
-    Case, Event, Exc, Layout, Outcome, BATCH, BUF_LEN, BUF_OFFSET, GUARD_OFFSET, MAX_CODE,
+    Case, Event, Exc, Layout, Outcome, BATCH, BUF_LEN, BUF_OFFSET, GS_BASE, GUARD_OFFSET, MAX_CODE,
     REGION_LEN,
 };
 use crate::Error;
@@ -159,7 +159,9 @@ fn prologue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
 
 /// Restores the host's stack, DF and callee-saved registers, and returns to the caller.
 fn restore(v: &mut Vec<Instruction>) -> Result<(), iced_x86::IcedError> {
-    v.push(Instruction::with(Code::Cld));
+    // RFLAGS = 2: DF, AC and TF clear, as the host code expects.
+    v.push(Instruction::with1(Code::Pushq_imm8, 2)?);
+    v.push(Instruction::with(Code::Popfq));
     for r in CALLEE_SAVED.iter().rev() {
         v.push(Instruction::with1(Code::Pop_r64, *r)?);
     }
@@ -259,7 +261,7 @@ fn map_region() -> Result<Region, String> {
                 recover.len(),
             );
             let rw = PROT_READ | PROT_WRITE;
-            if libc::mprotect((addr + BUF_OFFSET) as *mut libc::c_void, 0x1000, rw) != 0
+            if libc::mprotect((addr + BUF_OFFSET) as *mut libc::c_void, BUF_LEN, rw) != 0
                 || libc::mprotect(
                     (addr + GUARD_OFFSET) as *mut libc::c_void,
                     0x1000,
@@ -542,6 +544,11 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
         if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
             libc::_exit(3);
         }
+    }
+    // The GS base vx86 uses too (nothing on the host side uses GS in 64-bit mode).
+    const ARCH_SET_GS: libc::c_long = 0x1001;
+    if libc::syscall(libc::SYS_arch_prctl, ARCH_SET_GS, GS_BASE) != 0 {
+        libc::_exit(3);
     }
     libc::alarm(ALARM_SECONDS);
     let n = (*sh).n.min(BATCH);
