@@ -36,3 +36,17 @@ fn memory_and_stack_in_64_bit_mode() {
     assert_eq!(cpu.gpr[reg::RDX as usize], 0x1234);
     assert_eq!(cpu.gpr[reg::RSP as usize], 0x80000);
 }
+
+#[test]
+fn instructions_longer_than_15_bytes_raise_gp_not_ud() {
+    use vx86::cpu::Vector;
+    // 14 operand-size prefixes + add ax, imm16: 17 bytes.
+    let mut code = vec![0x66u8; 14];
+    code.extend_from_slice(&[0x05, 0x01, 0x02]);
+    let mut cpu = Cpu::new(Model::Modern, PhysMem::new(8 << 20).unwrap());
+    cpu.enter_long_mode(0x1000, 0x10000, 1);
+    cpu.mem.write_bytes(0x100000, &code).unwrap();
+    cpu.set_rip(0x100000);
+    cpu.run(&mut OpenBus, 1);
+    assert_eq!(cpu.last_fault.map(|f| f.vector), Some(Vector::GP));
+}

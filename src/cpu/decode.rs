@@ -559,7 +559,12 @@ pub fn translate(ins: &Instruction, bits: u32, model: Model) -> DecodedOp {
     let mut op = Op::new(ins.len() as u8);
     let d = Decoded { ins, bits, model };
     if ins.is_invalid() {
-        op.run = exec::misc::invalid;
+        // iced-x86 stops at 15 bytes and reports what runs past them as invalid.
+        op.run = if ins.len() >= 15 {
+            exec::misc::too_long
+        } else {
+            exec::misc::invalid
+        };
         return DecodedOp {
             op,
             flow: Flow::End,

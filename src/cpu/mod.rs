@@ -121,6 +121,8 @@ pub struct Cpu {
     pub lin_mask: u64,
     /// Mask of the instruction pointer: IP, EIP or RIP as the code size says.
     pub ip_mask: u64,
+    /// The last fault an instruction raised (for debuggers, traces and tests).
+    pub last_fault: Option<Fault>,
     /// The exception being delivered, for the double-fault rules.
     pub(crate) delivering: Option<Vector>,
     /// The bus asked the CPU to stop at the next boundary.
@@ -173,6 +175,7 @@ impl Cpu {
             lin_mask: 0xFFFF_FFFF,
             ip_mask: 0xFFFF,
             delivering: None,
+            last_fault: None,
             stop_requested: false,
             reported: Default::default(),
         };
