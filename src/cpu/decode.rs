@@ -389,8 +389,10 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Loadall
         | M::Syscall
         | M::Sysret
+        | M::Sysretq
         | M::Sysenter
-        | M::Sysexit => system::decode,
+        | M::Sysexit
+        | M::Sysexitq => system::decode,
         M::In | M::Out => io::decode,
         M::Clc | M::Stc | M::Cmc | M::Cld | M::Std => flagops::decode,
         M::Nop | M::Pause | M::Ud0 | M::Ud1 | M::Ud2 | M::Endbr32 | M::Endbr64 | M::Reservednop | M::Prefetchw => misc::decode,
