@@ -171,6 +171,71 @@ mod tests {
         }
     }
 
+    /// Every mnemonic the router sends to this group, with one encoding (and code size) each.
+    const ROUTED: &[(iced_x86::Mnemonic, u32, &[u8])] = {
+        use iced_x86::Mnemonic as M;
+        &[
+            (M::Lgdt, 32, &[0x0F, 0x01, 0x10]),
+            (M::Lidt, 32, &[0x0F, 0x01, 0x18]),
+            (M::Sgdt, 32, &[0x0F, 0x01, 0x00]),
+            (M::Sidt, 32, &[0x0F, 0x01, 0x08]),
+            (M::Lmsw, 32, &[0x0F, 0x01, 0xF0]),
+            (M::Smsw, 32, &[0x0F, 0x01, 0xE0]),
+            (M::Clts, 32, &[0x0F, 0x06]),
+            (M::Invlpg, 32, &[0x0F, 0x01, 0x38]),
+            (M::Invpcid, 64, &[0x66, 0x0F, 0x38, 0x82, 0x03]),
+            (M::Invd, 32, &[0x0F, 0x08]),
+            (M::Wbinvd, 32, &[0x0F, 0x09]),
+            (M::Wbnoinvd, 32, &[0xF3, 0x0F, 0x09]),
+            (M::Cpuid, 32, &[0x0F, 0xA2]),
+            (M::Rdtsc, 32, &[0x0F, 0x31]),
+            (M::Rdtscp, 32, &[0x0F, 0x01, 0xF9]),
+            (M::Rdpid, 64, &[0xF3, 0x0F, 0xC7, 0xF8]),
+            (M::Rdmsr, 32, &[0x0F, 0x32]),
+            (M::Wrmsr, 32, &[0x0F, 0x30]),
+            (M::Rdpmc, 32, &[0x0F, 0x33]),
+            (M::Swapgs, 64, &[0x0F, 0x01, 0xF8]),
+            (M::Rdfsbase, 64, &[0xF3, 0x0F, 0xAE, 0xC0]),
+            (M::Rdgsbase, 64, &[0xF3, 0x0F, 0xAE, 0xC8]),
+            (M::Wrfsbase, 64, &[0xF3, 0x0F, 0xAE, 0xD0]),
+            (M::Wrgsbase, 64, &[0xF3, 0x0F, 0xAE, 0xD8]),
+            (M::Cli, 32, &[0xFA]),
+            (M::Sti, 32, &[0xFB]),
+            (M::Clac, 32, &[0x0F, 0x01, 0xCA]),
+            (M::Stac, 32, &[0x0F, 0x01, 0xCB]),
+            (M::Hlt, 32, &[0xF4]),
+            (M::Rdrand, 32, &[0x0F, 0xC7, 0xF0]),
+            (M::Rdseed, 32, &[0x0F, 0xC7, 0xF8]),
+            (M::Xgetbv, 32, &[0x0F, 0x01, 0xD0]),
+            (M::Xsetbv, 32, &[0x0F, 0x01, 0xD1]),
+            (M::Monitor, 32, &[0x0F, 0x01, 0xC8]),
+            (M::Mwait, 32, &[0x0F, 0x01, 0xC9]),
+            (M::Syscall, 64, &[0x0F, 0x05]),
+            (M::Syscall, 32, &[0x0F, 0x05]),
+            (M::Sysret, 64, &[0x0F, 0x07]),
+            (M::Sysretq, 64, &[0x48, 0x0F, 0x07]),
+            (M::Sysenter, 32, &[0x0F, 0x34]),
+            (M::Sysexit, 32, &[0x0F, 0x35]),
+            (M::Sysexitq, 64, &[0x48, 0x0F, 0x35]),
+            (M::Mov, 32, &[0x0F, 0x20, 0xC0]),
+            (M::Mov, 32, &[0x0F, 0x22, 0xC0]),
+            (M::Mov, 64, &[0x44, 0x0F, 0x22, 0xC0]),
+            (M::Mov, 32, &[0x0F, 0x21, 0xC0]),
+            (M::Mov, 64, &[0x0F, 0x23, 0xF8]),
+        ]
+    };
+
+    #[test]
+    fn every_routed_mnemonic_gets_a_deliberate_answer() {
+        use iced_x86::{Decoder, DecoderOptions};
+        for &(m, bits, bytes) in ROUTED {
+            let ins = Decoder::with_ip(bits, bytes, 0, DecoderOptions::NONE).decode();
+            assert_eq!(ins.mnemonic(), m, "{bytes:02x?}");
+            let d = crate::cpu::decode::translate(&ins, bits, Model::Modern);
+            assert!(!d.unimplemented, "{m:?} ({bytes:02x?}, {bits}-bit) is reported as unimplemented");
+        }
+    }
+
     #[test]
     fn old_models_lack_the_newer_system_instructions() {
         assert!(decodes_to_ud(&[0x0F, 0xA2], 16, Model::I80286), "no CPUID on the 286");
