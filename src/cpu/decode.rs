@@ -461,8 +461,10 @@ fn group(m: M) -> Option<Group> {
         | M::Loadall
         | M::Syscall
         | M::Sysret
+        | M::Sysretq
         | M::Sysenter
-        | M::Sysexit => System,
+        | M::Sysexit
+        | M::Sysexitq => System,
         M::In | M::Out => Io,
         M::Clc | M::Stc | M::Cmc | M::Cld | M::Std => FlagOps,
         M::Nop
