@@ -108,7 +108,7 @@ pub struct Case {
 /// An exception that stopped the sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Exc {
-    /// The vector, or `None` when vx86 could not deliver it (the CPU shut down).
+    /// The vector (`None` if unknown).
     pub vector: Option<u8>,
     /// The error code (0 where the vector has none).
     pub code: u32,
@@ -116,6 +116,9 @@ pub struct Exc {
     pub addr: u64,
     /// RIP saved by the exception: the faulting instruction (or the next one for traps).
     pub rip: u64,
+    /// Whether it was delivered (vx86 may instead shut down while delivering it; the
+    /// comparison then uses the fault the instruction raised).
+    pub delivered: bool,
 }
 
 /// How a sequence ended.
@@ -203,6 +206,8 @@ struct WorkerResult {
     reports: Vec<((bool, u64), String)>,
     /// Failures in sequences with an instruction vx86 does not implement.
     unimplemented: u64,
+    /// Exceptions vx86 raised but shut down delivering.
+    undelivered: u64,
     tally: Tally,
 }
 
@@ -261,6 +266,9 @@ fn run_native(count: u64, seed: u64) -> Result<Summary, Error> {
                         let mut batch_failed = 0;
                         for (case, native) in cases.iter().zip(&natives) {
                             let mine = emu.run(case);
+                            if let Event::Exception(e) = &mine.event {
+                                res.undelivered += !e.delivered as u64;
+                            }
                             let report = compare::diff(case, native, &mine);
                             tally(&mut res.tally, case, report.is_some());
                             match report {
@@ -315,6 +323,7 @@ fn run_native(count: u64, seed: u64) -> Result<Summary, Error> {
         total.summary.passed += r.summary.passed;
         total.summary.failed += r.summary.failed;
         total.unimplemented += r.unimplemented;
+        total.undelivered += r.undelivered;
         total.reports.extend(r.reports);
         for (m, (n, f)) in r.tally {
             let e = total.tally.entry(m).or_default();
@@ -333,6 +342,12 @@ fn run_native(count: u64, seed: u64) -> Result<Summary, Error> {
         );
     }
     print_tally(&total.tally);
+    if total.undelivered > 0 {
+        println!(
+            "host-diff: vx86 shut down delivering {} exceptions (compared as the faults raised)",
+            total.undelivered
+        );
+    }
     if total.unimplemented > 0 {
         println!(
             "host-diff: {} of the failed sequences hold an instruction vx86 does not implement",

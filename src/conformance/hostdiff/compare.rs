@@ -171,16 +171,24 @@ fn describe(case: &Case, e: &Event) -> String {
             code,
             addr,
             rip,
+            delivered,
         }) => {
             let at = match case.insns.iter().position(|i| i.ip() == *rip) {
                 Some(k) => format!("instruction {}", k + 1),
                 None => format!("{rip:#x}"),
             };
+            let how = if *delivered {
+                ""
+            } else {
+                " (not delivered: vx86 shut down)"
+            };
             match vector {
-                None => format!("exception at {at} that vx86 could not deliver (it shut down)"),
-                Some(14) => format!("#PF(error code {code:#x}, CR2 {addr:#x}) at {at}"),
-                Some(v @ (8 | 10..=13 | 17)) => format!("{}({code:#x}) at {at}", vector_name(*v)),
-                Some(v) => format!("{} at {at}", vector_name(*v)),
+                None => format!("an unknown exception at {at}{how}"),
+                Some(14) => format!("#PF(error code {code:#x}, CR2 {addr:#x}) at {at}{how}"),
+                Some(v @ (8 | 10..=13 | 17)) => {
+                    format!("{}({code:#x}) at {at}{how}", vector_name(*v))
+                }
+                Some(v) => format!("{} at {at}{how}", vector_name(*v)),
             }
         }
     }
@@ -301,6 +309,7 @@ mod tests {
                 code,
                 addr: 0,
                 rip: 0x5000_0200,
+                delivered: true,
             })
         };
         let mut h = outcome(&c);
@@ -316,7 +325,7 @@ mod tests {
         e.event = exc(Some(13), 8);
         assert!(diff(&c, &h, &e).is_some());
         e.event = exc(None, 0);
-        assert!(diff(&c, &h, &e).unwrap().contains("could not deliver"));
+        assert!(diff(&c, &h, &e).unwrap().contains("unknown exception"));
         // The flags are masked with those undefined before the faulting instruction.
         h.event = exc(Some(0), 0);
         e.event = exc(Some(0), 0);

@@ -212,6 +212,7 @@ impl Emu {
         cpu.shadow = false;
         cpu.delivering = None;
         cpu.cr2 = 0;
+        cpu.last_fault = None;
         cpu.gpr[..16].copy_from_slice(&case.regs);
         cpu.set_rip(seq);
         cpu.flags = Default::default();
@@ -222,12 +223,14 @@ impl Emu {
                 return self.delivered(rip);
             }
             if self.cpu.shutdown {
-                // The exception could not be delivered; RIP is back at the instruction.
+                // The exception could not be delivered; RIP is back at the instruction, and
+                // the CPU recorded the fault it raised.
                 let exc = Exc {
-                    vector: None,
-                    code: 0,
+                    vector: self.cpu.last_fault.map(|f| f.vector.number()),
+                    code: self.cpu.last_fault.map_or(0, |f| f.code),
                     addr: self.cpu.cr2,
                     rip,
+                    delivered: false,
                 };
                 return self.outcome(Event::Exception(exc));
             }
@@ -267,6 +270,7 @@ impl Emu {
             code,
             addr: self.cpu.cr2,
             rip: saved_rip,
+            delivered: true,
         }));
         out.regs[4] = rsp;
         out.rflags = rflags;

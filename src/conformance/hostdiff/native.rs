@@ -441,6 +441,7 @@ impl Runner {
                     code: r.err as u32,
                     addr: r.cr2,
                     rip: r.rip,
+                    delivered: true,
                 })
             };
             out.push(Outcome {
@@ -671,7 +672,8 @@ mod tests {
                 vector: Some(0),
                 code: 0,
                 addr: 0,
-                rip: l.seq() + 1
+                rip: l.seq() + 1,
+                delivered: true,
             })
         );
         assert_eq!(out[1].regs[0], 5);
