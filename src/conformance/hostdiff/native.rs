@@ -36,6 +36,8 @@ const SLOT_CR2: usize = 21;
 const SLOT_RIP: usize = 22;
 /// Where the recovery stub lies in the code page.
 const RECOVER_OFFSET: u64 = 0xE00;
+/// Where the signal entry stub lies in the code page.
+const SIGNAL_OFFSET: u64 = 0xF00;
 /// Room for the epilogue.
 const EPILOGUE_MAX: usize = 256;
 /// Seconds a child may take for one batch before it is killed.
@@ -201,6 +203,23 @@ fn recovery(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
     Ok(v)
 }
 
+/// The signal handler's entry: Linux keeps EFLAGS.AC set in a handler when the interrupted
+/// code had it set, and compiled code may access memory misaligned (16-byte moves of 8-byte
+/// aligned data), so AC is cleared before the handler proper runs.
+fn signal_entry(handler: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
+    Ok(vec![
+        Instruction::with(Code::Pushfq),
+        Instruction::with2(
+            Code::And_rm32_imm32,
+            MemoryOperand::with_base(Register::RSP),
+            !0x4_0000u32,
+        )?,
+        Instruction::with(Code::Popfq),
+        Instruction::with2(Code::Mov_r64_imm64, Register::RAX, handler)?,
+        Instruction::with1(Code::Jmp_rm64, Register::RAX)?,
+    ])
+}
+
 /// Encodes position-independent instructions one after another.
 fn encode_all(list: Result<Vec<Instruction>, iced_x86::IcedError>) -> Result<Vec<u8>, String> {
     let list = list.map_err(|e| format!("host-diff trampoline: {e}"))?;
@@ -244,9 +263,11 @@ fn map_region() -> Result<Region, String> {
         let prologue = encode_all(prologue(layout.ctx()))?;
         let epilogue_bytes = encode_all(epilogue(layout.ctx()))?;
         let recover = encode_all(recovery(layout.ctx()))?;
+        let signal = encode_all(signal_entry(on_signal as *const () as u64))?;
         if prologue.len() as u64 > super::SEQ_OFFSET
             || epilogue_bytes.len() > EPILOGUE_MAX
             || recover.len() > 0x100
+            || signal.len() > 0x100
         {
             return Err("host-diff trampoline does not fit its slots".into());
         }
@@ -259,6 +280,11 @@ fn map_region() -> Result<Region, String> {
                 recover.as_ptr(),
                 (addr + RECOVER_OFFSET) as *mut u8,
                 recover.len(),
+            );
+            std::ptr::copy_nonoverlapping(
+                signal.as_ptr(),
+                (addr + SIGNAL_OFFSET) as *mut u8,
+                signal.len(),
             );
             let rw = PROT_READ | PROT_WRITE;
             if libc::mprotect((addr + BUF_OFFSET) as *mut libc::c_void, BUF_LEN, rw) != 0
@@ -539,7 +565,7 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
         libc::SIGTRAP,
     ] {
         let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as *const () as usize;
+        sa.sa_sigaction = (region.layout.base + SIGNAL_OFFSET) as usize;
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         libc::sigemptyset(&mut sa.sa_mask);
         if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
@@ -692,5 +718,35 @@ mod tests {
             out[4].regs[0], 13,
             "the child recovers and runs the next case"
         );
+    }
+
+    #[test]
+    fn alignment_checks_raise_ac_and_the_handler_survives_ac_set() {
+        let region = region().unwrap();
+        let l = region.layout;
+        let mut runner = Runner::new(region).unwrap();
+        let mut regs = [0u64; 16];
+        regs[3] = l.buf() + 0x801;
+        regs[4] = l.buf() + 0x800;
+        let with_ac = |code: &[u8]| {
+            let mut c = case(code, regs);
+            c.rflags |= bit::AC;
+            c
+        };
+        // mov eax, [rbx] (misaligned): #AC(0); ud2 with AC set: #UD; then a plain case.
+        let cases = [
+            with_ac(&[0x8B, 0x03]),
+            with_ac(&[0x0F, 0x0B]),
+            with_ac(&[0x90]),
+        ];
+        let out = runner.run(&cases).unwrap();
+        let vector = |o: &Outcome| match &o.event {
+            Event::Exception(e) => e.vector,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(vector(&out[0]), Some(17));
+        assert_eq!(vector(&out[1]), Some(6));
+        assert_eq!(out[2].event, Event::Completed);
+        assert_ne!(out[2].rflags & bit::AC, 0);
     }
 }
