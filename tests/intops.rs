@@ -157,7 +157,10 @@ fn multiply_and_divide_in_64_bit_mode() {
     assert_eq!((r(&cpu, reg::R8), r(&cpu, reg::R9)), (u64::MAX - 2, 2));
     assert_eq!(saved(r(&cpu, reg::R15)) & (CF | OF), CF | OF);
     assert_eq!((r(&cpu, reg::R10), r(&cpu, reg::R11)), (14, 2));
-    assert_eq!((r(&cpu, reg::R12), r(&cpu, reg::R13)), ((-14i64) as u64, (-2i64) as u64));
+    assert_eq!(
+        (r(&cpu, reg::R12), r(&cpu, reg::R13)),
+        ((-14i64) as u64, (-2i64) as u64)
+    );
     assert_eq!(r(&cpu, reg::RBX), 0);
     assert_eq!(r(&cpu, reg::RSI), 0xFFFF_FFEB);
     assert_eq!(r(&cpu, reg::RBP), 6000);
@@ -349,7 +352,11 @@ fn flags_after_sub_and_shift_chain() {
 
 /// Runs 16-bit code at 0000:7C00 in real mode on `model`, with every exception vector up to 13
 /// pointing at 0000:0500, where `jmp $` waits.
-fn run16(model: Model, steps: u64, body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Cpu {
+fn run16(
+    model: Model,
+    steps: u64,
+    body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> Cpu {
     let mut a = CodeAssembler::new(16).unwrap();
     body(&mut a).unwrap();
     let mut end = a.create_label();
@@ -358,7 +365,9 @@ fn run16(model: Model, steps: u64, body: impl FnOnce(&mut CodeAssembler) -> Resu
     let code = a.assemble(0x7C00).unwrap();
     let mut cpu = Cpu::new(model, PhysMem::new(1 << 20).unwrap());
     for v in 0..14u64 {
-        cpu.mem.write_bytes(v * 4, &[0x00, 0x05, 0x00, 0x00]).unwrap();
+        cpu.mem
+            .write_bytes(v * 4, &[0x00, 0x05, 0x00, 0x00])
+            .unwrap();
     }
     cpu.mem.write_bytes(0x500, &[0xEB, 0xFE]).unwrap();
     cpu.mem.write_bytes(0x7C00, &code).unwrap();
@@ -393,7 +402,11 @@ fn memory_forms_fault_before_writing_anything() {
             body(a)
         });
         assert_eq!(cpu.rip(), 0x500, "form {i} faulted");
-        assert_eq!(cpu.mem.read_u8(0xFFFF), Some(0x5A), "form {i} wrote nothing");
+        assert_eq!(
+            cpu.mem.read_u8(0xFFFF),
+            Some(0x5A),
+            "form {i} wrote nothing"
+        );
         assert_eq!(r(&cpu, reg::RAX) & 0xFFFF, 0x1234, "form {i} left AX");
         assert_eq!(cpu.flags.get() & CF, CF, "form {i} left the flags");
     }
@@ -429,5 +442,9 @@ fn divide_error_pushes_the_faulting_ip_on_modern_and_the_next_on_8086() {
     assert_eq!(read16(&cpu, 0x7000 - 6), 0x7C04, "the DIV itself");
     let cpu = real_mode_divide_by_zero(Model::I8086);
     assert_eq!(cpu.rip(), 0x500);
-    assert_eq!(read16(&cpu, 0x7000 - 6), 0x7C06, "the instruction after the DIV");
+    assert_eq!(
+        read16(&cpu, 0x7000 - 6),
+        0x7C06,
+        "the instruction after the DIV"
+    );
 }

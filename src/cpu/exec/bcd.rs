@@ -53,7 +53,10 @@ pub fn das<const OLD: bool>(f: &mut Flags, al: u64) -> u64 {
     let high = al > high_limit::<OLD>(af) || cf;
     // CF: the old CF, a borrow out of AL - 6 (not on the 8086), or the second adjustment.
     let ncf = high || (!OLD && naf && al < 6);
-    let r = al.wrapping_sub(if naf { 6 } else { 0 }).wrapping_sub(if high { 0x60 } else { 0 }) & 0xFF;
+    let r = al
+        .wrapping_sub(if naf { 6 } else { 0 })
+        .wrapping_sub(if high { 0x60 } else { 0 })
+        & 0xFF;
     set8(f, r, ncf, naf, false);
     r
 }
@@ -66,7 +69,11 @@ pub fn aaa<const SUB: bool, const OLD: bool>(f: &mut Flags, ax: u64) -> u64 {
         ax
     } else if OLD {
         let al = if SUB { ax.wrapping_sub(6) } else { ax + 6 } & 0xFF;
-        let ah = if SUB { (ax >> 8).wrapping_sub(1) } else { (ax >> 8) + 1 } & 0xFF;
+        let ah = if SUB {
+            (ax >> 8).wrapping_sub(1)
+        } else {
+            (ax >> 8) + 1
+        } & 0xFF;
         ah << 8 | al
     } else if SUB {
         // SDM "AAS": AX ← AX – 6; AH ← AH – 1.
@@ -224,11 +231,20 @@ mod tests {
         // 8086 vectors: AL = 9Ah, AF = 1 gives A0h with CF = 0; DAS of 00h with AF gives FAh,
         // CF = 0.
         let mut f = with(AF);
-        assert_eq!((daa::<true>(&mut f, 0x9A), f.get() & ARITH), (0xA0, AF | SF | PF));
+        assert_eq!(
+            (daa::<true>(&mut f, 0x9A), f.get() & ARITH),
+            (0xA0, AF | SF | PF)
+        );
         let mut f = with(AF);
-        assert_eq!((das::<true>(&mut f, 0x00), f.get() & ARITH), (0xFA, AF | SF | PF));
+        assert_eq!(
+            (das::<true>(&mut f, 0x00), f.get() & ARITH),
+            (0xFA, AF | SF | PF)
+        );
         let mut f = with(AF);
-        assert_eq!((das::<false>(&mut f, 0x00), f.get() & ARITH), (0xFA, CF | AF | SF | PF));
+        assert_eq!(
+            (das::<false>(&mut f, 0x00), f.get() & ARITH),
+            (0xFA, CF | AF | SF | PF)
+        );
     }
 
     #[test]
@@ -251,9 +267,15 @@ mod tests {
     fn aaa_aas_table() {
         assert_eq!(run_aaa::<false, false>(0x000B, 0), (0x0101, CF | AF));
         assert_eq!(run_aaa::<false, false>(0x0005, 0), (0x0005, PF));
-        assert_eq!(run_aaa::<false, false>(0x00FA, 0), (0x0200, CF | AF | ZF | PF));
+        assert_eq!(
+            run_aaa::<false, false>(0x00FA, 0),
+            (0x0200, CF | AF | ZF | PF)
+        );
         // The 8086 does not carry from AL into AH.
-        assert_eq!(run_aaa::<false, true>(0x00FA, 0), (0x0100, CF | AF | ZF | PF));
+        assert_eq!(
+            run_aaa::<false, true>(0x00FA, 0),
+            (0x0100, CF | AF | ZF | PF)
+        );
         assert_eq!(run_aaa::<true, false>(0x020B, 0), (0x0105, CF | AF | PF));
         assert_eq!(run_aaa::<true, false>(0x0203, AF), (0x000D, CF | AF));
         assert_eq!(run_aaa::<true, true>(0x0203, AF), (0x010D, CF | AF));

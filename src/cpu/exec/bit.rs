@@ -103,7 +103,12 @@ fn bt_mr<W: Width, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let shift = W::BITS.trailing_zeros();
     let disp = (offset >> shift).wrapping_mul(W::BYTES as i64) as u64;
     let off = cpu.ea(op).wrapping_add(disp) & ASIZE_MASK[(op.asize & 3) as usize];
-    bt_mem::<W, K>(cpu, op.seg, off, (offset as u64 & (W::BITS as u64 - 1)) as u32)
+    bt_mem::<W, K>(
+        cpu,
+        op.seg,
+        off,
+        (offset as u64 & (W::BITS as u64 - 1)) as u32,
+    )
 }
 
 /// Replaces all six arithmetic flags.

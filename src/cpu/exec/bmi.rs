@@ -82,7 +82,11 @@ fn exec<W: Width, const K: u8>(cpu: &mut Cpu, op: &Op, b: u64) {
         BEXTR => {
             let (start, len) = (v & 0xFF, (v >> 8) & 0xFF);
             let shifted = if start < bits { b >> start } else { 0 };
-            let r = if len < bits { shifted & ((1 << len) - 1) } else { shifted };
+            let r = if len < bits {
+                shifted & ((1 << len) - 1)
+            } else {
+                shifted
+            };
             cpu.flags.set_lazy(FlagOp::Logic, W::BITS, 0, 0, r);
             r
         }
@@ -266,11 +270,17 @@ mod tests {
 
     #[test]
     fn bmi1_table() {
-        assert_eq!(run::<U32, ANDN>(0, 0xF0F0_F0F0, 0xFFFF_0000, 0), (0x0F0F_0000, PF));
+        assert_eq!(
+            run::<U32, ANDN>(0, 0xF0F0_F0F0, 0xFFFF_0000, 0),
+            (0x0F0F_0000, PF)
+        );
         assert_eq!(run::<U64, ANDN>(0, u64::MAX, 5, CF | OF), (0, ZF | PF));
         // BEXTR: start 4, length 8.
         assert_eq!(run::<U32, BEXTR>(0, 0x0804, 0x1234_5678, 0), (0x67, 0));
-        assert_eq!(run::<U32, BEXTR>(0, 0xFF00, 0x8000_0000, 0), (0x8000_0000, SF | PF));
+        assert_eq!(
+            run::<U32, BEXTR>(0, 0xFF00, 0x8000_0000, 0),
+            (0x8000_0000, SF | PF)
+        );
         assert_eq!(run::<U64, BEXTR>(0, 0x0140, u64::MAX, 0), (0, ZF | PF));
         assert_eq!(run::<U32, BLSI>(0, 0, 0b1011_0000, 0), (0b1_0000, CF));
         assert_eq!(run::<U32, BLSI>(0, 0, 0, CF), (0, ZF | PF));
@@ -283,7 +293,10 @@ mod tests {
     #[test]
     fn bmi2_table() {
         assert_eq!(run::<U32, BZHI>(0, 4, 0xFFFF_FFFF, 0), (0xF, PF));
-        assert_eq!(run::<U32, BZHI>(0, 32, 0x8000_0000, 0), (0x8000_0000, CF | SF | PF));
+        assert_eq!(
+            run::<U32, BZHI>(0, 32, 0x8000_0000, 0),
+            (0x8000_0000, CF | SF | PF)
+        );
         assert_eq!(run::<U64, BZHI>(0, 0x100, 7, 0), (0, ZF | PF));
         assert_eq!(run::<U32, PDEP>(0, 0b101, 0xF0F0, 0), (0b0101_0000, 0));
         assert_eq!(run::<U64, PEXT>(0, 0xABCD, 0xFF00, 0), (0xAB, 0));
@@ -303,7 +316,10 @@ mod tests {
         op.extra = reg::RCX;
         op.rm = reg::RBX;
         bmi_r::<U64, MULX>(&mut cpu, &op).unwrap();
-        assert_eq!((cpu.gpr[reg::RAX as usize], cpu.gpr[reg::RCX as usize]), (1, u64::MAX - 1));
+        assert_eq!(
+            (cpu.gpr[reg::RAX as usize], cpu.gpr[reg::RCX as usize]),
+            (1, u64::MAX - 1)
+        );
         op.extra = reg::RAX;
         bmi_r::<U32, MULX>(&mut cpu, &op).unwrap();
         assert_eq!(cpu.gpr[reg::RAX as usize], 1);

@@ -88,7 +88,11 @@ fn xchg_rm<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
 
 fn cmov_rr<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     // A 32-bit CMOV zero-extends its destination even when the condition is false.
-    let v = if cpu.flags.cond(op.imm2 as u8) { W::get(cpu, op.rm) } else { W::get(cpu, op.r) };
+    let v = if cpu.flags.cond(op.imm2 as u8) {
+        W::get(cpu, op.rm)
+    } else {
+        W::get(cpu, op.r)
+    };
     W::set(cpu, op.r, v);
     Ok(())
 }
@@ -96,7 +100,11 @@ fn cmov_rr<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
 fn cmov_rm<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     // The source is read (and may fault) whatever the condition.
     let m = cpu.read_ea::<W>(op)?;
-    let v = if cpu.flags.cond(op.imm2 as u8) { m } else { W::get(cpu, op.r) };
+    let v = if cpu.flags.cond(op.imm2 as u8) {
+        m
+    } else {
+        W::get(cpu, op.r)
+    };
     W::set(cpu, op.r, v);
     Ok(())
 }
@@ -181,7 +189,8 @@ fn xadd_mr<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
 fn cmpxchg_rr<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     let acc = W::get(cpu, reg::RAX);
     let d = W::get(cpu, op.rm);
-    cpu.flags.set_lazy(FlagOp::Sub, W::BITS, acc, d, acc.wrapping_sub(d) & W::MASK);
+    cpu.flags
+        .set_lazy(FlagOp::Sub, W::BITS, acc, d, acc.wrapping_sub(d) & W::MASK);
     if acc == d {
         let s = W::get(cpu, op.r);
         W::set(cpu, op.rm, s);
@@ -204,7 +213,8 @@ fn cmpxchg_mr<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     if !eq {
         W::set(cpu, reg::RAX, d);
     }
-    cpu.flags.set_lazy(FlagOp::Sub, W::BITS, acc, d, acc.wrapping_sub(d) & W::MASK);
+    cpu.flags
+        .set_lazy(FlagOp::Sub, W::BITS, acc, d, acc.wrapping_sub(d) & W::MASK);
     Ok(())
 }
 
@@ -215,7 +225,11 @@ fn cmpxchg8b(cpu: &mut Cpu, op: &Op) -> R {
     let m = cpu.read_rmw::<U64>(op.seg, off)?;
     let cmp = U32::get(cpu, reg::RDX) << 32 | U32::get(cpu, reg::RAX);
     let eq = m == cmp;
-    let v = if eq { U32::get(cpu, reg::RCX) << 32 | U32::get(cpu, reg::RBX) } else { m };
+    let v = if eq {
+        U32::get(cpu, reg::RCX) << 32 | U32::get(cpu, reg::RBX)
+    } else {
+        m
+    };
     cpu.write::<U64>(op.seg, off, v)?;
     if !eq {
         U32::set(cpu, reg::RAX, m);
@@ -237,7 +251,11 @@ fn cmpxchg16b(cpu: &mut Cpu, op: &Op) -> R {
     let lo = cpu.read_rmw::<U64>(op.seg, off)?;
     let hi = cpu.read_rmw::<U64>(op.seg, off.wrapping_add(8))?;
     let eq = lo == cpu.gpr[reg::RAX as usize] && hi == cpu.gpr[reg::RDX as usize];
-    let (vlo, vhi) = if eq { (cpu.gpr[reg::RBX as usize], cpu.gpr[reg::RCX as usize]) } else { (lo, hi) };
+    let (vlo, vhi) = if eq {
+        (cpu.gpr[reg::RBX as usize], cpu.gpr[reg::RCX as usize])
+    } else {
+        (lo, hi)
+    };
     cpu.write::<U64>(op.seg, off, vlo)?;
     cpu.write::<U64>(op.seg, off.wrapping_add(8), vhi)?;
     if !eq {
@@ -296,7 +314,11 @@ fn decode_atomic(d: &Decoded, op: &mut Op) -> Option<Flow> {
                 return None;
             }
             d.mem(op);
-            op.run = if d.ins.mnemonic() == M::Cmpxchg8b { cmpxchg8b } else { cmpxchg16b };
+            op.run = if d.ins.mnemonic() == M::Cmpxchg8b {
+                cmpxchg8b
+            } else {
+                cmpxchg16b
+            };
         }
         M::Movbe => {
             if d.is_mem(1) {
@@ -463,7 +485,11 @@ fn set(op: &mut Op, h: crate::cpu::Handler) -> Flow {
 fn decode_mov(d: &Decoded, op: &mut Op) -> Option<Flow> {
     let ins = d.ins;
     let r0 = ins.op0_register();
-    let r1 = if ins.op_count() > 1 { ins.op1_register() } else { Register::None };
+    let r1 = if ins.op_count() > 1 {
+        ins.op1_register()
+    } else {
+        Register::None
+    };
     if r0.is_segment_register() || r1.is_segment_register() {
         return super::segment::decode_mov_sreg(d, op);
     }
@@ -511,7 +537,9 @@ fn decode_mov(d: &Decoded, op: &mut Op) -> Option<Flow> {
 /// A `moffs` operand whose 64-bit offset does not fit the op's 32-bit displacement.
 fn moffs64(d: &Decoded) -> Option<u64> {
     let ins = d.ins;
-    let abs = ins.memory_base() == Register::None && ins.memory_index() == Register::None && ins.memory_displ_size() == 8;
+    let abs = ins.memory_base() == Register::None
+        && ins.memory_index() == Register::None
+        && ins.memory_displ_size() == 8;
     let disp = ins.memory_displacement64();
     (abs && disp as i64 != disp as i32 as i64).then_some(disp)
 }
@@ -550,7 +578,10 @@ mod tests {
         op.r = reg::RCX;
         op.rm = reg::RBX;
         xadd_rr::<U8>(&mut cpu, &op).unwrap();
-        assert_eq!((cpu.gpr[reg::RBX as usize], cpu.gpr[reg::RCX as usize]), (0x00, 0xFF));
+        assert_eq!(
+            (cpu.gpr[reg::RBX as usize], cpu.gpr[reg::RCX as usize]),
+            (0x00, 0xFF)
+        );
         assert_eq!(cpu.flags.get() & ARITH, CF | ZF | AF | PF);
         // One register as both operands: the sum wins.
         op.rm = reg::RCX;
@@ -586,20 +617,28 @@ mod tests {
         cmpxchg_mr::<U16>(&mut cpu, &op).unwrap();
         assert_eq!(mem64(&cpu, 0x800) & 0xFFFF, 0x99);
         cmpxchg_mr::<U16>(&mut cpu, &op).unwrap();
-        assert_eq!((mem64(&cpu, 0x800) & 0xFFFF, cpu.gpr[reg::RAX as usize]), (0x99, 0x99));
+        assert_eq!(
+            (mem64(&cpu, 0x800) & 0xFFFF, cpu.gpr[reg::RAX as usize]),
+            (0x99, 0x99)
+        );
         assert!(!cpu.flags.zf());
     }
 
     #[test]
     fn cmpxchg8b_and_16b() {
         let (mut cpu, op) = setup(0x1111_1111, 0x3333_3333, 0x4444_4444, 0x2222_2222);
-        cpu.mem.write_bytes(0x800, &0x2222_2222_1111_1111u64.to_le_bytes()).unwrap();
+        cpu.mem
+            .write_bytes(0x800, &0x2222_2222_1111_1111u64.to_le_bytes())
+            .unwrap();
         cpu.flags.set(CF | 2);
         cmpxchg8b(&mut cpu, &op).unwrap();
         assert_eq!(mem64(&cpu, 0x800), 0x4444_4444_3333_3333);
         assert_eq!(cpu.flags.get() & ARITH, CF | ZF);
         cmpxchg8b(&mut cpu, &op).unwrap();
-        assert_eq!((cpu.gpr[reg::RAX as usize], cpu.gpr[reg::RDX as usize]), (0x3333_3333, 0x4444_4444));
+        assert_eq!(
+            (cpu.gpr[reg::RAX as usize], cpu.gpr[reg::RDX as usize]),
+            (0x3333_3333, 0x4444_4444)
+        );
         assert_eq!(cpu.flags.get() & ARITH, CF);
 
         let (mut cpu, mut op) = setup(1, 3, 4, 2);
@@ -609,7 +648,10 @@ mod tests {
         assert_eq!((mem64(&cpu, 0x800), mem64(&cpu, 0x808)), (3, 4));
         assert!(cpu.flags.zf());
         cmpxchg16b(&mut cpu, &op).unwrap();
-        assert_eq!((cpu.gpr[reg::RAX as usize], cpu.gpr[reg::RDX as usize]), (3, 4));
+        assert_eq!(
+            (cpu.gpr[reg::RAX as usize], cpu.gpr[reg::RDX as usize]),
+            (3, 4)
+        );
         assert!(!cpu.flags.zf());
         op.disp = 8;
         assert_eq!(cmpxchg16b(&mut cpu, &op), Err(Fault::GP0));

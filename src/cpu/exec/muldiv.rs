@@ -305,53 +305,100 @@ mod tests {
 
     /// Runs a one-operand op on rDX:rAX with source `s`: (rAX, rDX, arithmetic flags) or the
     /// fault.
-    fn run<W: Width, const K: u8, const P: u8>(ax: u64, dx: u64, s: u64) -> Result<(u64, u64, u64), Fault> {
+    fn run<W: Width, const K: u8, const P: u8>(
+        ax: u64,
+        dx: u64,
+        s: u64,
+    ) -> Result<(u64, u64, u64), Fault> {
         let mut c = cpu();
         c.gpr[reg::RAX as usize] = ax;
         c.gpr[reg::RDX as usize] = dx;
         c.flags.set(0x2);
         one_op::<W, K, P>(&mut c, s)?;
-        Ok((c.gpr[reg::RAX as usize], c.gpr[reg::RDX as usize], c.flags.get() & ARITH))
+        Ok((
+            c.gpr[reg::RAX as usize],
+            c.gpr[reg::RDX as usize],
+            c.flags.get() & ARITH,
+        ))
     }
 
     #[test]
     fn mul_table() {
         // AL * s -> AX; CF = OF = (AH != 0); SF/ZF/PF from AL.
-        assert_eq!(run::<U8, MUL, MODERN>(0x1280, 0, 2), Ok((0x0100, 0, CF | OF | ZF | PF)));
+        assert_eq!(
+            run::<U8, MUL, MODERN>(0x1280, 0, 2),
+            Ok((0x0100, 0, CF | OF | ZF | PF))
+        );
         assert_eq!(run::<U8, MUL, MODERN>(0x0010, 0, 8), Ok((0x0080, 0, SF)));
-        assert_eq!(run::<U8, MUL, MODERN>(0xFF, 0, 0xFF), Ok((0xFE01, 0, CF | OF)));
-        assert_eq!(run::<U16, MUL, MODERN>(0xFFFF, 7, 0xFFFF), Ok((0x0001, 0xFFFE, CF | OF)));
+        assert_eq!(
+            run::<U8, MUL, MODERN>(0xFF, 0, 0xFF),
+            Ok((0xFE01, 0, CF | OF))
+        );
+        assert_eq!(
+            run::<U16, MUL, MODERN>(0xFFFF, 7, 0xFFFF),
+            Ok((0x0001, 0xFFFE, CF | OF))
+        );
         assert_eq!(run::<U16, MUL, MODERN>(0, 7, 5), Ok((0, 0, ZF | PF)));
         // 32-bit results zero-extend rAX and rDX.
         assert_eq!(
             run::<U32, MUL, MODERN>(0xFFFF_FFFF_8000_0000, u64::MAX, 4),
             Ok((0, 2, CF | OF | ZF | PF))
         );
-        assert_eq!(run::<U64, MUL, MODERN>(u64::MAX, 0, u64::MAX), Ok((1, u64::MAX - 1, CF | OF)));
+        assert_eq!(
+            run::<U64, MUL, MODERN>(u64::MAX, 0, u64::MAX),
+            Ok((1, u64::MAX - 1, CF | OF))
+        );
     }
 
     #[test]
     fn imul_table() {
         // -1 * -1 = 1 fits; -128 * -1 = 128 does not fit a byte.
         assert_eq!(run::<U8, IMUL, MODERN>(0xFF, 0, 0xFF), Ok((0x0001, 0, 0)));
-        assert_eq!(run::<U8, IMUL, MODERN>(0x80, 0, 0xFF), Ok((0x0080, 0, CF | OF | SF)));
+        assert_eq!(
+            run::<U8, IMUL, MODERN>(0x80, 0, 0xFF),
+            Ok((0x0080, 0, CF | OF | SF))
+        );
         assert_eq!(run::<U8, IMUL, MODERN>(0x80, 0, 0x01), Ok((0xFF80, 0, SF)));
-        assert_eq!(run::<U16, IMUL, MODERN>(0x8000, 0, 0x8000), Ok((0, 0x4000, CF | OF | ZF | PF)));
-        assert_eq!(run::<U32, IMUL, MODERN>(0xFFFF_FFFF, 0, 2), Ok((0xFFFF_FFFE, 0xFFFF_FFFF, SF)));
-        assert_eq!(run::<U64, IMUL, MODERN>(1 << 63, 0, u64::MAX), Ok((1 << 63, 0, CF | OF | SF | PF)));
+        assert_eq!(
+            run::<U16, IMUL, MODERN>(0x8000, 0, 0x8000),
+            Ok((0, 0x4000, CF | OF | ZF | PF))
+        );
+        assert_eq!(
+            run::<U32, IMUL, MODERN>(0xFFFF_FFFF, 0, 2),
+            Ok((0xFFFF_FFFE, 0xFFFF_FFFF, SF))
+        );
+        assert_eq!(
+            run::<U64, IMUL, MODERN>(1 << 63, 0, u64::MAX),
+            Ok((1 << 63, 0, CF | OF | SF | PF))
+        );
         // 8086 with REP: the product is negated.
-        assert_eq!(run::<U8, IMUL, I8086_REP>(0x03, 0, 0x05), Ok((0xFFF1, 0, SF)));
+        assert_eq!(
+            run::<U8, IMUL, I8086_REP>(0x03, 0, 0x05),
+            Ok((0xFFF1, 0, SF))
+        );
     }
 
     #[test]
     fn div_table() {
-        assert_eq!(run::<U8, DIV, MODERN>(0x0107, 0, 2), Ok((0x0183, 0, 0x2 & ARITH)));
+        assert_eq!(
+            run::<U8, DIV, MODERN>(0x0107, 0, 2),
+            Ok((0x0183, 0, 0x2 & ARITH))
+        );
         assert_eq!(run::<U8, DIV, MODERN>(0x01FF, 0, 2), Ok((0x01FF, 0, 0)));
         assert_eq!(run::<U8, DIV, MODERN>(0x0200, 0, 2), Err(Fault::DE));
         assert_eq!(run::<U8, DIV, MODERN>(0x00FF, 0, 0), Err(Fault::DE));
-        assert_eq!(run::<U16, DIV, MODERN>(0x0005, 0x0001, 0x0002), Ok((0x8002, 0x0001, 0)));
-        assert_eq!(run::<U16, DIV, MODERN>(0x0000, 0x0002, 0x0002), Err(Fault::DE));
-        assert_eq!(run::<U32, DIV, MODERN>(0xFFFF_FFFF, 0xFFFF_FFFE, 0xFFFF_FFFF), Ok((0xFFFF_FFFF, 0xFFFF_FFFE, 0)));
+        assert_eq!(
+            run::<U16, DIV, MODERN>(0x0005, 0x0001, 0x0002),
+            Ok((0x8002, 0x0001, 0))
+        );
+        assert_eq!(
+            run::<U16, DIV, MODERN>(0x0000, 0x0002, 0x0002),
+            Err(Fault::DE)
+        );
+        assert_eq!(
+            run::<U32, DIV, MODERN>(0xFFFF_FFFF, 0xFFFF_FFFE, 0xFFFF_FFFF),
+            Ok((0xFFFF_FFFF, 0xFFFF_FFFE, 0))
+        );
         assert_eq!(run::<U64, DIV, MODERN>(0, 1, 2), Ok((1 << 63, 0, 0)));
         assert_eq!(run::<U64, DIV, MODERN>(0, 1, 1), Err(Fault::DE));
     }
@@ -360,14 +407,29 @@ mod tests {
     fn idiv_table() {
         // -7 / 2 = -3 rem -1 (truncation toward zero, remainder takes the dividend's sign).
         assert_eq!(run::<U8, IDIV, MODERN>(0xFFF9, 0, 2), Ok((0xFFFD, 0, 0)));
-        assert_eq!(run::<U16, IDIV, MODERN>(0xFFF9, 0xFFFF, 0xFFFE), Ok((0x0003, 0xFFFF, 0)));
+        assert_eq!(
+            run::<U16, IDIV, MODERN>(0xFFF9, 0xFFFF, 0xFFFE),
+            Ok((0x0003, 0xFFFF, 0))
+        );
         // -128 fits a modern IDIV; not on the 8086.
         assert_eq!(run::<U8, IDIV, MODERN>(0xFF00, 0, 2), Ok((0x0080, 0, 0)));
         assert_eq!(run::<U8, IDIV, MODERN>(0x0100, 0, 2), Err(Fault::DE));
-        assert_eq!(run::<U32, IDIV, MODERN>(0, 0x8000_0000, 0xFFFF_FFFF), Err(Fault::DE));
-        assert_eq!(run::<U64, IDIV, MODERN>(0, 1 << 63, u64::MAX), Err(Fault::DE));
-        assert_eq!(run::<U64, IDIV, MODERN>(1 << 63, u64::MAX, u64::MAX), Err(Fault::DE));
-        assert_eq!(run::<U64, IDIV, MODERN>(u64::MAX, u64::MAX, u64::MAX), Ok((1, 0, 0)));
+        assert_eq!(
+            run::<U32, IDIV, MODERN>(0, 0x8000_0000, 0xFFFF_FFFF),
+            Err(Fault::DE)
+        );
+        assert_eq!(
+            run::<U64, IDIV, MODERN>(0, 1 << 63, u64::MAX),
+            Err(Fault::DE)
+        );
+        assert_eq!(
+            run::<U64, IDIV, MODERN>(1 << 63, u64::MAX, u64::MAX),
+            Err(Fault::DE)
+        );
+        assert_eq!(
+            run::<U64, IDIV, MODERN>(u64::MAX, u64::MAX, u64::MAX),
+            Ok((1, 0, 0))
+        );
         assert_eq!(run::<U16, IDIV, MODERN>(0, 0, 0), Err(Fault::DE));
     }
 

@@ -63,7 +63,7 @@ const fn count_mask(p: u8, bits: u8) -> u8 {
 #[inline(always)]
 fn set_cf_of(f: &mut Flags, cf: bool, of: bool) {
     f.materialize();
-    f.bits = (f.bits & !(bit::CF | bit::OF)) | (cf as u64) * bit::CF | (of as u64) * bit::OF;
+    f.bits = (f.bits & !(bit::CF | bit::OF)) | ((cf as u64) * bit::CF) | ((of as u64) * bit::OF);
 }
 
 /// `a << n` at width `W`, for any `n` (0 when all bits leave).
@@ -124,14 +124,22 @@ pub fn shift<W: Width, const K: u8, const P: u8>(f: &mut Flags, a: u64, n: u32) 
             // SDM "RCL/RCR/ROL/ROR": the rotate is by count MOD size, but CF and OF are set
             // whenever the masked count is not zero.
             let c = n % w;
-            let r = if c == 0 { a } else { ((a << c) | (a >> (w - c))) & W::MASK };
+            let r = if c == 0 {
+                a
+            } else {
+                ((a << c) | (a >> (w - c))) & W::MASK
+            };
             let cf = r & 1 != 0;
             set_cf_of(f, cf, (r & W::SIGN != 0) ^ cf);
             r
         }
         ROR => {
             let c = n % w;
-            let r = if c == 0 { a } else { ((a >> c) | (a << (w - c))) & W::MASK };
+            let r = if c == 0 {
+                a
+            } else {
+                ((a >> c) | (a << (w - c))) & W::MASK
+            };
             let msb = r & W::SIGN != 0;
             set_cf_of(f, msb, msb ^ (r & (W::SIGN >> 1) != 0));
             r
@@ -151,7 +159,11 @@ pub fn shift<W: Width, const K: u8, const P: u8>(f: &mut Flags, a: u64, n: u32) 
             let r = y as u64 & W::MASK;
             let cf = (y >> w) & 1 != 0;
             let msb = r & W::SIGN != 0;
-            let of = if K == RCL { msb ^ cf } else { msb ^ (r & (W::SIGN >> 1) != 0) };
+            let of = if K == RCL {
+                msb ^ cf
+            } else {
+                msb ^ (r & (W::SIGN >> 1) != 0)
+            };
             set_cf_of(f, cf, of);
             r
         }
@@ -184,7 +196,11 @@ fn sh_rc<W: Width, const K: u8, const P: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let n = (cpu.gpr[reg::RCX as usize] as u8 & count_mask(P, W::BITS)) as u32;
     let a = W::get(cpu, op.r);
     // A zero count leaves the flags alone; the write still zero-extends a 32-bit register.
-    let r = if n == 0 { a } else { shift::<W, K, P>(&mut cpu.flags, a, n) };
+    let r = if n == 0 {
+        a
+    } else {
+        shift::<W, K, P>(&mut cpu.flags, a, n)
+    };
     W::set(cpu, op.r, r);
     Ok(())
 }
@@ -234,14 +250,21 @@ pub fn double_shift<W: Width, const L: bool>(f: &mut Flags, dst: u64, src: u64, 
         let v = ((dst as u128) << w) | src as u128;
         let v2 = ((src as u128) << w) | dst as u128;
         if L {
-            (((v << n) >> w) as u64 & W::MASK, (v >> (2 * w - n)) & 1 != 0)
+            (
+                ((v << n) >> w) as u64 & W::MASK,
+                (v >> (2 * w - n)) & 1 != 0,
+            )
         } else {
             ((v2 >> n) as u64 & W::MASK, (v2 >> (n - 1)) & 1 != 0)
         }
     };
     let msb = r & W::SIGN != 0;
     // OF: the sign change for a 1-bit shift; the same formula on the result otherwise.
-    let of = if L { msb ^ cf } else { msb ^ (r & (W::SIGN >> 1) != 0) };
+    let of = if L {
+        msb ^ cf
+    } else {
+        msb ^ (r & (W::SIGN >> 1) != 0)
+    };
     f.set_result(W::BITS, r, cf, of, false);
     r
 }
@@ -249,7 +272,11 @@ pub fn double_shift<W: Width, const L: bool>(f: &mut Flags, dst: u64, src: u64, 
 /// The count of a double shift: CL, or the immediate in `op.imm`, masked.
 #[inline(always)]
 fn dcount<W: Width, const CL: bool>(cpu: &Cpu, op: &Op) -> u32 {
-    let n = if CL { cpu.gpr[reg::RCX as usize] } else { op.imm };
+    let n = if CL {
+        cpu.gpr[reg::RCX as usize]
+    } else {
+        op.imm
+    };
     (n as u8 & count_mask(MODERN, W::BITS)) as u32
 }
 
@@ -382,10 +409,18 @@ fn decode_double(d: &Decoded, op: &mut Op) -> Option<Flow> {
 
 /// Runs one shift by `n` (0 changes nothing) at width `W`, personality `P`, with the flags
 /// `flags_in` (arithmetic bits), for tests: returns the result and the arithmetic flags.
-pub fn flags_after<W: Width, const K: u8, const P: u8>(a: u64, n: u32, flags_in: u64) -> (u64, u64) {
+pub fn flags_after<W: Width, const K: u8, const P: u8>(
+    a: u64,
+    n: u32,
+    flags_in: u64,
+) -> (u64, u64) {
     let mut f = Flags::default();
     f.set_arith(bit::ARITH, flags_in);
-    let r = if n == 0 { a } else { shift::<W, K, P>(&mut f, a, n) };
+    let r = if n == 0 {
+        a
+    } else {
+        shift::<W, K, P>(&mut f, a, n)
+    };
     (r, f.get() & bit::ARITH)
 }
 
@@ -407,9 +442,18 @@ mod tests {
         assert_eq!(sh8::<SHL>(0xC0, 1, 0), (0x80, CF | SF));
         assert_eq!(sh8::<SHL>(0x01, 8, 0), (0x00, CF | ZF | PF));
         assert_eq!(sh8::<SHL>(0xFF, 9, 0), (0x00, ZF | PF));
-        assert_eq!(flags_after::<U16, SHL, MODERN>(0x8000, 1, 0), (0, CF | ZF | PF | OF));
-        assert_eq!(flags_after::<U32, SHL, MODERN>(0x1, 31, 0), (0x8000_0000, SF | PF));
-        assert_eq!(flags_after::<U64, SHL, MODERN>(0x3, 63, 0), (1 << 63, CF | SF | PF));
+        assert_eq!(
+            flags_after::<U16, SHL, MODERN>(0x8000, 1, 0),
+            (0, CF | ZF | PF | OF)
+        );
+        assert_eq!(
+            flags_after::<U32, SHL, MODERN>(0x1, 31, 0),
+            (0x8000_0000, SF | PF)
+        );
+        assert_eq!(
+            flags_after::<U64, SHL, MODERN>(0x3, 63, 0),
+            (1 << 63, CF | SF | PF)
+        );
         // Count 0: the flags stay as they were.
         assert_eq!(sh8::<SHL>(0x81, 0, OF | AF), (0x81, OF | AF));
     }
@@ -434,10 +478,16 @@ mod tests {
         assert_eq!(flags_after::<U8, SHR, I286>(0x80, 2, 0), (0x20, 0));
         assert_eq!(flags_after::<U8, SHR, I286>(0x80, 1, 0), (0x40, OF));
         assert_eq!(flags_after::<U8, SHL, I286>(0x60, 2, 0), (0x80, CF | SF));
-        assert_eq!(flags_after::<U8, SHL, MODERN>(0x60, 2, 0), (0x80, CF | SF | OF));
+        assert_eq!(
+            flags_after::<U8, SHL, MODERN>(0x60, 2, 0),
+            (0x80, CF | SF | OF)
+        );
         // 8086: counts are not masked; a shift by 200 clears the byte.
         assert_eq!(flags_after::<U16, SHL, I8086>(0xFFFF, 200, 0), (0, ZF | PF));
-        assert_eq!(flags_after::<U16, SHL, I8086>(0xFFFF, 16, 0), (0, CF | ZF | PF | OF));
+        assert_eq!(
+            flags_after::<U16, SHL, I8086>(0xFFFF, 16, 0),
+            (0, CF | ZF | PF | OF)
+        );
         assert_eq!(flags_after::<U8, ROL, I8086>(0x81, 200, 0), (0x81, CF));
         assert_eq!(flags_after::<U8, RCL, I8086>(0x81, 200, 0), (0x05, 0));
     }
@@ -447,12 +497,18 @@ mod tests {
         assert_eq!(sh8::<SHR>(0x81, 1, 0), (0x40, CF | OF));
         assert_eq!(sh8::<SHR>(0x01, 1, 0), (0x00, CF | ZF | PF));
         assert_eq!(sh8::<SHR>(0x80, 8, 0), (0x00, CF | ZF | PF | OF));
-        assert_eq!(flags_after::<U64, SHR, MODERN>(u64::MAX, 63, 0), (1, CF | OF));
+        assert_eq!(
+            flags_after::<U64, SHR, MODERN>(u64::MAX, 63, 0),
+            (1, CF | OF)
+        );
         assert_eq!(sh8::<SAR>(0x81, 1, 0), (0xC0, CF | SF | PF));
         assert_eq!(sh8::<SAR>(0x80, 7, 0), (0xFF, SF | PF));
         assert_eq!(sh8::<SAR>(0x80, 200, 0), (0xFF, CF | SF | PF));
         assert_eq!(sh8::<SAR>(0x7F, 200, 0), (0x00, ZF | PF));
-        assert_eq!(flags_after::<U16, SAR, MODERN>(0x8000, 16, 0), (0xFFFF, CF | SF | PF));
+        assert_eq!(
+            flags_after::<U16, SAR, MODERN>(0x8000, 16, 0),
+            (0xFFFF, CF | SF | PF)
+        );
         assert_eq!(flags_after::<U32, SAR, MODERN>(0x6000_0000, 30, 0), (1, CF));
     }
 
@@ -466,7 +522,10 @@ mod tests {
         assert_eq!(sh8::<ROL>(0x80, 16, 0), (0x80, OF));
         assert_eq!(sh8::<ROR>(0x01, 1, keep), (0x80, keep | CF | OF));
         assert_eq!(sh8::<ROR>(0x02, 1, CF), (0x01, 0));
-        assert_eq!(flags_after::<U32, ROR, MODERN>(0xB25D_542F, 15, 0), (0xA85F_64BA, CF | OF));
+        assert_eq!(
+            flags_after::<U32, ROR, MODERN>(0xB25D_542F, 15, 0),
+            (0xA85F_64BA, CF | OF)
+        );
         assert_eq!(flags_after::<U64, ROL, MODERN>(1 << 63, 1, 0), (1, CF | OF));
     }
 
@@ -482,18 +541,30 @@ mod tests {
         assert_eq!(sh8::<RCL>(0x01, 8, CF), (0x80, CF));
         assert_eq!(sh8::<RCR>(0x01, 1, 0), (0x00, CF));
         assert_eq!(sh8::<RCR>(0x00, 1, CF), (0x80, OF));
-        assert_eq!(flags_after::<U16, RCR, MODERN>(0x0001, 17, CF), (0x0001, CF));
+        assert_eq!(
+            flags_after::<U16, RCR, MODERN>(0x0001, 17, CF),
+            (0x0001, CF)
+        );
         assert_eq!(flags_after::<U16, RCL, MODERN>(0x8000, 16, 0), (0x4000, 0));
         assert_eq!(flags_after::<U16, RCL, MODERN>(0x4000, 1, 0), (0x8000, OF));
-        assert_eq!(flags_after::<U64, RCL, MODERN>(1 << 63, 1, CF), (1, CF | OF));
+        assert_eq!(
+            flags_after::<U64, RCL, MODERN>(1 << 63, 1, CF),
+            (1, CF | OF)
+        );
         assert_eq!(flags_after::<U64, RCR, MODERN>(1, 63, CF), (0b110, 0));
-        assert_eq!(flags_after::<U32, RCR, MODERN>(1, 1, CF), (0x8000_0000, CF | OF));
+        assert_eq!(
+            flags_after::<U32, RCR, MODERN>(1, 1, CF),
+            (0x8000_0000, CF | OF)
+        );
     }
 
     #[test]
     fn setmo_gives_all_ones() {
         assert_eq!(sh8::<SETMO>(0x12, 1, CF | OF), (0xFF, SF | PF));
-        assert_eq!(flags_after::<U16, SETMO, MODERN>(0, 3, 0), (0xFFFF, SF | PF));
+        assert_eq!(
+            flags_after::<U16, SETMO, MODERN>(0, 3, 0),
+            (0xFFFF, SF | PF)
+        );
     }
 
     fn dsh<W: Width, const L: bool>(dst: u64, src: u64, n: u32) -> (u64, u64) {
@@ -504,9 +575,18 @@ mod tests {
 
     #[test]
     fn shld_shrd_table() {
-        assert_eq!(dsh::<U32, true>(0x8000_0001, 0xC000_0000, 1), (0x0000_0003, CF | PF | OF));
-        assert_eq!(dsh::<U32, true>(0x1234_5678, 0x9ABC_DEF0, 8), (0x3456_789A, PF));
-        assert_eq!(dsh::<U32, false>(0x1234_5678, 0x9ABC_DEF0, 8), (0xF012_3456, SF | PF));
+        assert_eq!(
+            dsh::<U32, true>(0x8000_0001, 0xC000_0000, 1),
+            (0x0000_0003, CF | PF | OF)
+        );
+        assert_eq!(
+            dsh::<U32, true>(0x1234_5678, 0x9ABC_DEF0, 8),
+            (0x3456_789A, PF)
+        );
+        assert_eq!(
+            dsh::<U32, false>(0x1234_5678, 0x9ABC_DEF0, 8),
+            (0xF012_3456, SF | PF)
+        );
         assert_eq!(dsh::<U32, false>(0x0000_0001, 0, 1), (0, CF | ZF | PF));
         assert_eq!(dsh::<U64, true>(1 << 63, u64::MAX, 63), (u64::MAX >> 1, PF));
         assert_eq!(dsh::<U64, true>(2, 0, 63), (0, CF | ZF | PF | OF));
