@@ -62,8 +62,41 @@ const fn count_mask(p: u8, bits: u8) -> u8 {
 /// Sets CF and OF, keeping the other arithmetic flags (rotates change only these two).
 #[inline(always)]
 fn set_cf_of(f: &mut Flags, cf: bool, of: bool) {
+    if f.op != FlagOp::Done {
+        return set_cf_of_lazy(f, cf, of);
+    }
+    f.bits = (f.bits & !(bit::CF | bit::OF)) | ((cf as u64) * bit::CF) | ((of as u64) * bit::OF);
+}
+
+/// The flags are still lazy: computes them first. Out of line (a tail call), so that the
+/// common case, a rotate whose flags are already plain, needs no stack frame.
+#[cold]
+#[inline(never)]
+fn set_cf_of_lazy(f: &mut Flags, cf: bool, of: bool) {
     f.materialize();
     f.bits = (f.bits & !(bit::CF | bit::OF)) | ((cf as u64) * bit::CF) | ((of as u64) * bit::OF);
+}
+
+/// Rotates the `W`-bit value `a` left by `c` modulo the width (native rotates, no branch).
+#[inline(always)]
+fn rotl<W: Width>(a: u64, c: u32) -> u64 {
+    match W::BITS {
+        8 => (a as u8).rotate_left(c) as u64,
+        16 => (a as u16).rotate_left(c) as u64,
+        32 => (a as u32).rotate_left(c) as u64,
+        _ => a.rotate_left(c),
+    }
+}
+
+/// Rotates the `W`-bit value `a` right by `c` modulo the width.
+#[inline(always)]
+fn rotr<W: Width>(a: u64, c: u32) -> u64 {
+    match W::BITS {
+        8 => (a as u8).rotate_right(c) as u64,
+        16 => (a as u16).rotate_right(c) as u64,
+        32 => (a as u32).rotate_right(c) as u64,
+        _ => a.rotate_right(c),
+    }
 }
 
 /// `a << n` at width `W`, for any `n` (0 when all bits leave).
@@ -123,23 +156,13 @@ pub fn shift<W: Width, const K: u8, const P: u8>(f: &mut Flags, a: u64, n: u32) 
         ROL => {
             // SDM "RCL/RCR/ROL/ROR": the rotate is by count MOD size, but CF and OF are set
             // whenever the masked count is not zero.
-            let c = n % w;
-            let r = if c == 0 {
-                a
-            } else {
-                ((a << c) | (a >> (w - c))) & W::MASK
-            };
+            let r = rotl::<W>(a, n);
             let cf = r & 1 != 0;
             set_cf_of(f, cf, (r & W::SIGN != 0) ^ cf);
             r
         }
         ROR => {
-            let c = n % w;
-            let r = if c == 0 {
-                a
-            } else {
-                ((a >> c) | (a << (w - c))) & W::MASK
-            };
+            let r = rotr::<W>(a, n);
             let msb = r & W::SIGN != 0;
             set_cf_of(f, msb, msb ^ (r & (W::SIGN >> 1) != 0));
             r
