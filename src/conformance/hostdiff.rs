@@ -103,6 +103,9 @@ pub struct Case {
     /// RFLAGS bits left undefined before instruction `k` (`insns.len() + 1` entries: the last
     /// one applies after the whole sequence).
     pub undefined: Vec<u64>,
+    /// Register bits the vendors define differently, per position as `undefined` (bit n of
+    /// entry r: bit n of register r); they are not compared.
+    pub vendor_bits: Vec<[u64; 16]>,
 }
 
 /// An exception that stopped the sequence.

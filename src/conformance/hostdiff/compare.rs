@@ -39,8 +39,9 @@ pub fn diff(case: &Case, host: &Outcome, emu: &Outcome) -> Option<String> {
     };
     let undefined = case.undefined.get(at).copied().unwrap_or(0);
     let mask = COMPARED_FLAGS & !undefined;
+    let vendor = case.vendor_bits.get(at).copied().unwrap_or([0; 16]);
     for (r, name) in NAMES.iter().enumerate() {
-        if host.regs[r] != emu.regs[r] {
+        if (host.regs[r] ^ emu.regs[r]) & !vendor[r] != 0 {
             lines.push(format!(
                 "{name:>6}: host {:#018x}  vx86 {:#018x}",
                 host.regs[r], emu.regs[r]
@@ -237,6 +238,21 @@ fn report(case: &Case, host: &Outcome, emu: &Outcome, lines: &[String]) -> Strin
         case.rflags,
         flag_names(undefined)
     );
+    let vendor: Vec<String> = case
+        .vendor_bits
+        .last()
+        .into_iter()
+        .flat_map(|v| v.iter().enumerate())
+        .filter(|(_, m)| **m != 0)
+        .map(|(r, m)| format!("{} (mask {m:#x})", NAMES[r]))
+        .collect();
+    if !vendor.is_empty() {
+        let _ = writeln!(
+            s,
+            "        vendor-specific bits, not compared: {}",
+            vendor.join(", ")
+        );
+    }
     let _ = writeln!(s, "  host: {}", describe(case, &host.event));
     let _ = writeln!(s, "  vx86: {}", describe(case, &emu.event));
     for l in lines {
@@ -260,6 +276,7 @@ mod tests {
             rflags: 0x202,
             mem: Box::new([0; BUF_LEN]),
             undefined: vec![0, bit::SF | bit::ZF | bit::AF | bit::PF],
+            vendor_bits: vec![[0; 16], [0; 16]],
         }
     }
 
@@ -278,6 +295,19 @@ mod tests {
         let h = outcome(&c);
         let mut e = outcome(&c);
         e.rflags ^= bit::ZF | bit::AF;
+        assert_eq!(diff(&c, &h, &e), None);
+    }
+
+    #[test]
+    fn vendor_specific_register_bits_are_not_compared() {
+        let mut c = case();
+        c.vendor_bits[1][3] = 0xFFFF_FFFF_0000_0000;
+        let h = outcome(&c);
+        let mut e = outcome(&c);
+        e.regs[3] = 0x1_0000_0002;
+        let r = diff(&c, &h, &e).unwrap();
+        assert!(r.contains("rbx: host"), "the low half still counts: {r}");
+        e.regs[3] = 0x1_0000_0000 | h.regs[3];
         assert_eq!(diff(&c, &h, &e), None);
     }
 

@@ -322,6 +322,7 @@ mod tests {
             rflags: bit::FIXED1 | bit::IF,
             mem: Box::new([0xAA; BUF_LEN]),
             undefined: vec![0; n + 1],
+            vendor_bits: vec![[0; 16]; n + 1],
         }
     }
 

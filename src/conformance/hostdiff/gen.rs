@@ -113,6 +113,9 @@ pub struct Features {
     pub cx16: bool,
     /// LAHF/SAHF in 64-bit mode.
     pub lahf_lm: bool,
+    /// The host is an Intel processor, whose behaviour vx86 models where the vendors differ
+    /// (elsewhere those register bits are not compared, or the form is not generated).
+    pub intel: bool,
 }
 
 impl Features {
@@ -127,6 +130,7 @@ impl Features {
             lzcnt: true,
             cx16: true,
             lahf_lm: true,
+            intel: true,
         }
     }
 
@@ -528,6 +532,7 @@ fn is_shift(m: M) -> bool {
 /// Builds [`Case`]s: for a given seed and index always the same one.
 pub struct Generator {
     layout: Layout,
+    intel: bool,
     groups: Vec<Group>,
     strings: Vec<usize>,
 }
@@ -547,9 +552,13 @@ struct Seq {
     rbp_valid: bool,
     rcx_written: bool,
     undefined: u64,
+    /// Register bits whose value the vendors define differently (bit n of entry r: bit n of
+    /// register r); no instruction reads them as a whole register.
+    vendor_bits: [u64; 16],
     code: Vec<u8>,
     insns: Vec<Instruction>,
     undef_list: Vec<u64>,
+    vendor_list: Vec<[u64; 16]>,
     /// An instruction that always faults was placed: nothing after it would run.
     ended: bool,
 }
@@ -595,6 +604,7 @@ impl Generator {
         });
         Generator {
             layout,
+            intel: features.intel,
             groups,
             strings,
         }
@@ -697,9 +707,11 @@ impl Generator {
             rbp_valid: frame,
             rcx_written: false,
             undefined: 0,
+            vendor_bits: [0; 16],
             code: Vec::new(),
             insns: Vec::new(),
             undef_list: vec![0],
+            vendor_list: vec![[0; 16]],
             ended: false,
         };
         let n = 1 + st.rng.below(4);
@@ -715,6 +727,7 @@ impl Generator {
             st.code.push(0x90);
             st.insns.push(ins);
             st.undef_list.push(0);
+            st.vendor_list.push([0; 16]);
         }
         Case {
             index,
@@ -724,6 +737,7 @@ impl Generator {
             rflags,
             mem,
             undefined: st.undef_list,
+            vendor_bits: st.vendor_list,
         }
     }
 
@@ -778,6 +792,7 @@ impl Generator {
             st.code.extend_from_slice(&bytes);
             st.insns.push(d);
             st.undef_list.push(st.undefined);
+            st.vendor_list.push(st.vendor_bits);
             return;
         }
     }
@@ -804,7 +819,28 @@ impl Generator {
         let m = d.mnemonic();
         // Registers written: pinned ones only where the instruction's purpose allows it.
         let mut writes_rcx = false;
+        let mut defined: u16 = 0;
         for ur in factory.info(d).used_registers() {
+            let Some(n) = gpr_number(ur.register()) else {
+                continue;
+            };
+            let wide = ur.register().size() >= 4;
+            // A whole-register read of vendor-specific bits would spread them.
+            if ur.register().size() == 8
+                && st.vendor_bits[n] != 0
+                && matches!(
+                    ur.access(),
+                    OpAccess::Read
+                        | OpAccess::CondRead
+                        | OpAccess::ReadWrite
+                        | OpAccess::ReadCondWrite
+                )
+            {
+                return false;
+            }
+            if wide && matches!(ur.access(), OpAccess::Write | OpAccess::ReadWrite) {
+                defined |= 1 << n;
+            }
             if !matches!(
                 ur.access(),
                 OpAccess::Write
@@ -892,6 +928,23 @@ impl Generator {
         }
         st.undefined = (st.undefined & !definite) | undefined;
         st.rcx_written |= writes_rcx;
+        for n in 0..16 {
+            if defined & (1 << n) != 0 {
+                st.vendor_bits[n] = 0;
+            }
+        }
+        // BSF/BSR with a zero source and CMPXCHG that fails leave a 32-bit register
+        // destination "unchanged": Intel processors zero-extend it (SDM Vol. 2A writes DEST),
+        // AMD processors keep all 64 bits.
+        if !self.intel
+            && matches!(m, M::Bsf | M::Bsr | M::Cmpxchg)
+            && d.op0_kind() == OpKind::Register
+            && d.op0_register().size() == 4
+        {
+            if let Some(n) = gpr_number(d.op0_register()) {
+                st.vendor_bits[n] |= 0xFFFF_FFFF_0000_0000;
+            }
+        }
         true
     }
 
@@ -928,9 +981,9 @@ impl Generator {
             };
             match k {
                 // AMD processors read 32 bits for MOVSXD r16, m16 (as #AC and #PF show) where
-                // Intel's manual says 16: the memory form is left out as vendor-specific.
+                // Intel's manual says 16: elsewhere the memory form is left out.
                 K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem
-                    if code != Code::Movsxd_r16_rm16 && st.rng.chance(1, 2) =>
+                    if (self.intel || code != Code::Movsxd_r16_rm16) && st.rng.chance(1, 2) =>
                 {
                     has_mem = true;
                     self.access_mem(st, &mut ins, i, mem_size, align, aligned);
@@ -1443,6 +1496,51 @@ mod tests {
             }
         }
         assert!(mems > 1000, "memory operands are common ({mems})");
+    }
+
+    #[test]
+    fn vendor_specific_upper_halves_are_marked_on_other_hosts_and_never_read_whole() {
+        let amd = Features {
+            intel: false,
+            ..Features::all()
+        };
+        let g = Generator::new(Layout { base: 0x5000_0000 }, amd);
+        let mut factory = InstructionInfoFactory::new();
+        let mut marked = 0;
+        for i in 0..4000 {
+            let c = g.case(11, i);
+            for (k, ins) in c.insns.iter().enumerate() {
+                let before = c.vendor_bits[k];
+                for ur in factory.info(ins).used_registers() {
+                    let Some(n) = gpr_number(ur.register()) else {
+                        continue;
+                    };
+                    let reads = matches!(
+                        ur.access(),
+                        OpAccess::Read
+                            | OpAccess::CondRead
+                            | OpAccess::ReadWrite
+                            | OpAccess::ReadCondWrite
+                    );
+                    assert!(
+                        !(reads && ur.register().size() == 8 && before[n] != 0),
+                        "{ins}"
+                    );
+                }
+                let after = c.vendor_bits[k + 1];
+                if matches!(ins.mnemonic(), M::Bsf | M::Bsr | M::Cmpxchg)
+                    && ins.op0_kind() == OpKind::Register
+                    && ins.op0_register().size() == 4
+                {
+                    let n = gpr_number(ins.op0_register()).unwrap();
+                    assert_eq!(after[n], 0xFFFF_FFFF_0000_0000, "{ins}");
+                    marked += 1;
+                }
+            }
+        }
+        assert!(marked > 10);
+        let intel = generator().case(11, 5);
+        assert!(intel.vendor_bits.iter().all(|v| *v == [0; 16]));
     }
 
     #[test]

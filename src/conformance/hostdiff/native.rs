@@ -100,6 +100,10 @@ pub fn host_features() -> Features {
             adx: l7 >> 19 & 1 != 0,
             lahf_lm: e1 & 1 != 0,
             lzcnt: e1 >> 5 & 1 != 0,
+            intel: {
+                let v = __cpuid(0);
+                [v.ebx, v.edx, v.ecx] == [0x756E_6547, 0x4965_6E69, 0x6C65_746E]
+            },
         }
     }
 }
@@ -651,6 +655,7 @@ mod tests {
             rflags: bit::FIXED1 | bit::IF | bit::CF,
             mem: Box::new([0x55; BUF_LEN]),
             undefined: vec![0; n + 1],
+            vendor_bits: vec![[0; 16]; n + 1],
         }
     }
 
