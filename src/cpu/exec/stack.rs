@@ -1,13 +1,14 @@
 //! The stack: PUSH/POP (registers, memory, immediates), PUSHA/POPA, PUSHF/POPF with the
 //! IOPL/VM/VIF rules, ENTER/LEAVE; and the push/pop primitives every other group uses.
 
-use iced_x86::Mnemonic as M;
+use iced_x86::{Code, Mnemonic as M};
 
 use super::R;
 use crate::cpu::decode::{Decoded, Flow};
 use crate::cpu::fault::Fault;
-use crate::cpu::state::{reg, sreg};
-use crate::cpu::{Cpu, Op, Width};
+use crate::cpu::flags::bit;
+use crate::cpu::state::{reg, sreg, Mode, Model};
+use crate::cpu::{Cpu, Cr4, Op, Width, U16, U32, U64};
 use crate::sized;
 
 impl Cpu {
@@ -128,7 +129,176 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
     }
 }
 
+/// EFLAGS.IOPL.
+fn iopl(cpu: &Cpu) -> u64 {
+    (cpu.flags.bits & bit::IOPL) >> 12
+}
+
+/// PUSHA/PUSHAD: pushes rAX, rCX, rDX, rBX, the original rSP, rBP, rSI, rDI. rSP changes
+/// only once every store has succeeded.
+fn pusha<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
+    let mask = cpu.sp_mask();
+    let mut sp = cpu.gpr[reg::RSP as usize] & mask;
+    for r in [reg::RAX, reg::RCX, reg::RDX, reg::RBX, reg::RSP, reg::RBP, reg::RSI, reg::RDI] {
+        sp = sp.wrapping_sub(W::BYTES) & mask;
+        let v = W::get(cpu, r);
+        cpu.write::<W>(sreg::SS, sp, v)?;
+    }
+    cpu.set_sp(sp);
+    Ok(())
+}
+
+/// POPA/POPAD: pops rDI, rSI, rBP, skips the saved rSP, then rBX, rDX, rCX, rAX. Every load
+/// happens before any register changes.
+fn popa<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
+    let mask = cpu.sp_mask();
+    let sp = cpu.gpr[reg::RSP as usize] & mask;
+    let mut v = [0u64; 8];
+    for (i, slot) in v.iter_mut().enumerate() {
+        *slot = cpu.read::<W>(sreg::SS, sp.wrapping_add(i as u64 * W::BYTES) & mask)?;
+    }
+    for (i, r) in [reg::RDI, reg::RSI, reg::RBP, reg::RSP, reg::RBX, reg::RDX, reg::RCX, reg::RAX].into_iter().enumerate() {
+        if r != reg::RSP {
+            W::set(cpu, r, v[i]);
+        }
+    }
+    cpu.set_sp(sp.wrapping_add(8 * W::BYTES));
+    Ok(())
+}
+
+/// PUSHF/PUSHFD/PUSHFQ (SDM Vol. 2 PUSHF): the image has VM and RF clear. In virtual-8086
+/// mode with IOPL < 3 only the 16-bit form with CR4.VME runs: it pushes VIF in the IF
+/// position and IOPL as 3 (SDM Vol. 3A 20.3.3.1); anything else traps to the monitor.
+fn pushf<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
+    let mut v = cpu.rflags() & !(bit::VM | bit::RF);
+    if cpu.mode == Mode::V8086 && iopl(cpu) < 3 {
+        if W::BYTES != 2 || !cpu.cr4.contains(Cr4::VME) {
+            return Err(Fault::GP0);
+        }
+        let vif = if cpu.flags.has(bit::VIF) { bit::IF } else { 0 };
+        v = (v & !bit::IF) | vif | bit::IOPL;
+    }
+    cpu.push::<W>(v & W::MASK)
+}
+
+/// POPF/POPFD/POPFQ (SDM Vol. 2 POPF): which bits change depends on the mode, CPL and IOPL.
+/// VM, VIP and VIF are never loaded (except VIF by the 16-bit form under CR4.VME); the
+/// 32/64-bit forms clear RF.
+fn popf<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
+    let (mut v, sp) = cpu.peek::<W>(0)?;
+    let iopl = iopl(cpu);
+    let wide = if W::BYTES > 2 { bit::AC | bit::ID | bit::RF } else { 0 };
+    let mut mask = bit::ARITH | bit::TF | bit::DF | bit::NT | wide;
+    match cpu.mode {
+        Mode::Real => {
+            mask |= bit::IF | bit::IOPL;
+            if cpu.model == Model::I80286 {
+                // The 286 in real mode keeps FLAGS bits 12-15 clear.
+                v &= !(bit::IOPL | bit::NT);
+            }
+        }
+        Mode::V8086 if iopl == 3 => mask |= bit::IF,
+        Mode::V8086 => {
+            // IOPL < 3: only the 16-bit form under CR4.VME, which loads VIF instead of IF and
+            // traps if it would set TF, or set IF while VIP is set (SDM Vol. 3A 20.3.3.1).
+            if W::BYTES != 2 || !cpu.cr4.contains(Cr4::VME) {
+                return Err(Fault::GP0);
+            }
+            if v & bit::TF != 0 || (v & bit::IF != 0 && cpu.flags.has(bit::VIP)) {
+                return Err(Fault::GP0);
+            }
+            mask |= bit::VIF;
+            if v & bit::IF != 0 {
+                v |= bit::VIF;
+            }
+        }
+        _ => {
+            // Protected, compatibility and 64-bit mode: IOPL only at CPL 0, IF only at
+            // CPL <= IOPL; both are silently kept otherwise.
+            if cpu.cpl == 0 {
+                mask |= bit::IOPL;
+            }
+            if cpu.cpl as u64 <= iopl {
+                mask |= bit::IF;
+            }
+        }
+    }
+    cpu.write_flags(v & !bit::RF, mask);
+    cpu.set_sp(sp);
+    Ok(())
+}
+
+/// ENTER alloc, level (SDM Vol. 2 ENTER): pushes rBP, copies `level - 1` frame pointers from
+/// the enclosing frame, pushes the new frame pointer, and reserves `alloc` bytes. The final
+/// stack pointer is write-checked; registers change only when nothing faulted.
+fn enter<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
+    let alloc = op.imm & 0xFFFF;
+    let level = op.imm2 & 31;
+    let mask = cpu.sp_mask();
+    let rsp = cpu.gpr[reg::RSP as usize];
+    let mut sp = rsp.wrapping_sub(W::BYTES) & mask;
+    let bp = W::get(cpu, reg::RBP);
+    cpu.write::<W>(sreg::SS, sp, bp)?;
+    // FrameTemp: rSP after the push, the bits above the stack width kept.
+    let frame = ((rsp & !mask) | sp) & W::MASK;
+    if level > 0 {
+        // The enclosing frame pointers are read through rBP at the stack width.
+        let mut from = cpu.gpr[reg::RBP as usize] & mask;
+        for _ in 1..level {
+            from = from.wrapping_sub(W::BYTES) & mask;
+            let v = cpu.read::<W>(sreg::SS, from)?;
+            sp = sp.wrapping_sub(W::BYTES) & mask;
+            cpu.write::<W>(sreg::SS, sp, v)?;
+        }
+        sp = sp.wrapping_sub(W::BYTES) & mask;
+        cpu.write::<W>(sreg::SS, sp, frame)?;
+    }
+    let last = sp.wrapping_sub(alloc) & mask;
+    cpu.read_rmw::<W>(sreg::SS, last)?;
+    W::set(cpu, reg::RBP, frame);
+    cpu.set_sp(last);
+    Ok(())
+}
+
+/// LEAVE (SDM Vol. 2 LEAVE): rSP = rBP at the stack width, then pops rBP.
+fn leave<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
+    let mask = cpu.sp_mask();
+    let bp = cpu.gpr[reg::RBP as usize] & mask;
+    let v = cpu.read::<W>(sreg::SS, bp)?;
+    cpu.set_sp(bp.wrapping_add(W::BYTES));
+    W::set(cpu, reg::RBP, v);
+    Ok(())
+}
+
 /// PUSHA/POPA, PUSHF/POPF, ENTER/LEAVE.
-fn decode_frame(_d: &Decoded, _op: &mut Op) -> Option<Flow> {
-    None
+fn decode_frame(d: &Decoded, op: &mut Op) -> Option<Flow> {
+    let ins = d.ins;
+    let (run, flow): (crate::cpu::Handler, Flow) = match ins.code() {
+        // PUSHA/POPA are #UD in 64-bit mode (the decoder already calls them invalid there).
+        _ if d.bits == 64 && matches!(ins.mnemonic(), M::Pusha | M::Popa) => return None,
+        Code::Pushaw => (pusha::<U16>, Flow::Next),
+        Code::Pushad => (pusha::<U32>, Flow::Next),
+        Code::Popaw => (popa::<U16>, Flow::Next),
+        Code::Popad => (popa::<U32>, Flow::Next),
+        Code::Pushfw => (pushf::<U16>, Flow::Next),
+        Code::Pushfd => (pushf::<U32>, Flow::Next),
+        Code::Pushfq => (pushf::<U64>, Flow::Next),
+        // POPF may set IF or TF, which are sampled between blocks.
+        Code::Popfw => (popf::<U16>, Flow::End),
+        Code::Popfd => (popf::<U32>, Flow::End),
+        Code::Popfq => (popf::<U64>, Flow::End),
+        Code::Enterw_imm16_imm8 => (enter::<U16>, Flow::Next),
+        Code::Enterd_imm16_imm8 => (enter::<U32>, Flow::Next),
+        Code::Enterq_imm16_imm8 => (enter::<U64>, Flow::Next),
+        Code::Leavew => (leave::<U16>, Flow::Next),
+        Code::Leaved => (leave::<U32>, Flow::Next),
+        Code::Leaveq => (leave::<U64>, Flow::Next),
+        _ => return None,
+    };
+    if ins.mnemonic() == M::Enter {
+        op.imm = d.imm(0) & 0xFFFF;
+        op.imm2 = ins.immediate8_2nd() as u16;
+    }
+    op.run = run;
+    Some(flow)
 }

@@ -1,9 +1,767 @@
-//! The string group (to be written).
+//! The string instructions: MOVS, CMPS, SCAS, LODS, STOS, INS, OUTS with and without
+//! REP/REPE/REPNE, in every address size (SDM Vol. 2 "REP/REPE/REPZ/REPNE/REPNZ").
+//!
+//! The address size (rSI/rDI/rCX at 16, 32 or 64 bits) and the REP kind are decided at decode
+//! time, so a handler is one generic instance per element width, address size and prefix.
+//!
+//! A REP string is restartable: the registers reflect every completed iteration, so a fault
+//! leaves RCX/RSI/RDI at the faulting iteration with RIP at the instruction. Each iteration
+//! retires as one instruction for virtual time; when the budget runs out, an interrupt or NMI
+//! is pending, TF is set or the bus asks to stop, the string pauses between iterations with
+//! RIP at the instruction, to go on after the event (SDM Vol. 3A 6.6, "interrupts and REP").
+//!
+//! Long forward REP MOVS and REP STOS copy or fill a page at a time through the TLB's host
+//! pointers. Pages that hold decoded code have no write tag, so stores to them take the
+//! per-element slow path, which invalidates the decoded blocks (self-modifying code).
 
+use iced_x86::{Instruction, Mnemonic as M, OpKind};
+
+use super::R;
 use crate::cpu::decode::{Decoded, Flow};
-use crate::cpu::Op;
+use crate::cpu::fault::Fault;
+use crate::cpu::flags::{bit, FlagOp};
+use crate::cpu::mmu::paging::Access;
+use crate::cpu::operand::ASIZE_MASK;
+use crate::cpu::state::{reg, sreg};
+use crate::cpu::{Cpu, Op, Width};
+use crate::sized;
+
+/// REP prefix kinds, as const-generic selectors.
+pub mod rep {
+    /// No prefix: one iteration.
+    pub const NONE: u8 = 0;
+    /// REP (MOVS, LODS, STOS, INS, OUTS; either F2 or F3) or REPE/REPZ (CMPS, SCAS).
+    pub const REPE: u8 = 1;
+    /// REPNE/REPNZ (CMPS, SCAS only).
+    pub const REPNE: u8 = 2;
+}
+use rep::{NONE, REPE, REPNE};
+
+/// rSI/rDI/rCX read at address size `A` (0, 1, 2 for 16, 32, 64 bits).
+#[inline(always)]
+fn areg<const A: u8>(cpu: &Cpu, r: u8) -> u64 {
+    cpu.gpr[r as usize] & ASIZE_MASK[A as usize]
+}
+
+/// Writes rSI/rDI/rCX at address size `A`: a 16-bit write keeps bits 63:16, a 32-bit write
+/// zero-extends as every 32-bit register write does in 64-bit mode.
+#[inline(always)]
+fn set_areg<const A: u8>(cpu: &mut Cpu, r: u8, v: u64) {
+    let g = &mut cpu.gpr[r as usize];
+    *g = match A {
+        0 => (*g & !0xFFFF) | (v & 0xFFFF),
+        1 => v & 0xFFFF_FFFF,
+        _ => v,
+    };
+}
+
+/// The per-element change of rSI/rDI: +size, or -size when EFLAGS.DF is set.
+#[inline(always)]
+fn delta<W: Width>(cpu: &Cpu) -> u64 {
+    if cpu.flags.has(bit::DF) {
+        W::BYTES.wrapping_neg()
+    } else {
+        W::BYTES
+    }
+}
+
+impl Cpu {
+    /// Instructions retired before `op` started: the run loop adds a block's ops to `icount`
+    /// only when the block ends, so the ops before `op` in its block are counted here.
+    pub(crate) fn retired_before(&self, op: &Op) -> u64 {
+        let j = (op as *const Op as usize).wrapping_sub(self.block_ops) / std::mem::size_of::<Op>();
+        self.icount + if j < crate::cpu::icache::MAX_BLOCK { j as u64 } else { 0 }
+    }
+
+    /// Whether a REP string must pause between iterations for an event: a deliverable INTR
+    /// or NMI, a single-step trap, or a stop request from the bus.
+    #[inline]
+    fn string_must_pause(&self) -> bool {
+        (self.intr && self.flags.has(bit::IF))
+            || (self.nmi_pending && !self.nmi_blocked)
+            || self.stop_requested
+            || self.flags.has(bit::TF)
+    }
+}
+
+/// Runs a REP string: `step(cpu, max)` performs between 1 and `max` iterations (updating
+/// rSI/rDI, never rCX) and returns how many; this driver decrements rCX, ends at rCX = 0 and
+/// accounts virtual time (SDM Vol. 2 REP, Operation).
+#[inline(always)]
+fn repeat<const A: u8>(cpu: &mut Cpu, op: &Op, mut step: impl FnMut(&mut Cpu, u64) -> Result<u64, Fault>) -> R {
+    if areg::<A>(cpu, reg::RCX) == 0 {
+        return Ok(());
+    }
+    // The run loop budgeted this op as one instruction; at least one iteration always runs,
+    // so a paused string still makes progress.
+    let budget = cpu.stop_at.saturating_sub(cpu.retired_before(op)).max(1);
+    let mut done = 0u64;
+    loop {
+        let count = areg::<A>(cpu, reg::RCX);
+        let n = match step(cpu, count.min(budget - done)) {
+            Ok(n) => n,
+            Err(f) => {
+                // The completed iterations retired; the faulting one did not.
+                cpu.icount += done;
+                return Err(f);
+            }
+        };
+        done += n;
+        let count = count - n;
+        set_areg::<A>(cpu, reg::RCX, count);
+        if count == 0 {
+            cpu.icount += done - 1;
+            if done > 1 {
+                // Later ops in this block were budgeted as if this one retired once.
+                cpu.end_block = true;
+            }
+            return Ok(());
+        }
+        if done >= budget || cpu.string_must_pause() {
+            cpu.icount += done - 1;
+            cpu.set_rip(cpu.rip().wrapping_sub(op.len as u64));
+            cpu.end_block = true;
+            return Ok(());
+        }
+    }
+}
+
+/// Runs a REPE/REPNE compare: like [`repeat`], but it also ends when ZF says so.
+#[inline(always)]
+fn repeat_cmp<const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op, mut step: impl FnMut(&mut Cpu) -> R) -> R {
+    if areg::<A>(cpu, reg::RCX) == 0 {
+        return Ok(());
+    }
+    let budget = cpu.stop_at.saturating_sub(cpu.retired_before(op)).max(1);
+    let mut done = 0u64;
+    loop {
+        if let Err(f) = step(cpu) {
+            cpu.icount += done;
+            return Err(f);
+        }
+        done += 1;
+        let count = areg::<A>(cpu, reg::RCX).wrapping_sub(1);
+        set_areg::<A>(cpu, reg::RCX, count);
+        // REPE stops on the first difference, REPNE on the first match.
+        if count & ASIZE_MASK[A as usize] == 0 || cpu.flags.zf() != (K == REPE) {
+            cpu.icount += done - 1;
+            if done > 1 {
+                cpu.end_block = true;
+            }
+            return Ok(());
+        }
+        if done >= budget || cpu.string_must_pause() {
+            cpu.icount += done - 1;
+            cpu.set_rip(cpu.rip().wrapping_sub(op.len as u64));
+            cpu.end_block = true;
+            return Ok(());
+        }
+    }
+}
+
+/// The host address of `len` bytes at linear `lin` (inside one page) for a bulk access, from
+/// the TLB or by filling its entry. Any fault is left for the per-element path to raise in
+/// the architectural order, so this only answers "not here".
+fn bulk_ptr(cpu: &mut Cpu, lin: u64, len: u64, write: bool) -> Option<usize> {
+    let hit = if write { cpu.tlb.write_ptr(lin, len) } else { cpu.tlb.read_ptr(lin, len) };
+    if hit.is_some() {
+        return hit;
+    }
+    // Source and destination may share a TLB slot (buffers 4 MiB apart): fill the entry
+    // again; a pointer taken before the other fill stays valid, as RAM never moves.
+    let who = cpu.data_privilege();
+    let t = cpu.translate(lin, if write { Access::Write } else { Access::Read }, who).ok()?;
+    let backing = cpu.mem.backing(t.phys);
+    cpu.tlb_fill(lin, &t, backing);
+    if write {
+        cpu.tlb.write_ptr(lin, len)
+    } else {
+        cpu.tlb.read_ptr(lin, len)
+    }
+}
+
+/// How many `W` elements from offset `off` of segment `seg` stay inside one page, inside the
+/// address-size wrap and inside the segment window, up to `max`; with the linear address.
+#[inline]
+fn bulk_span<W: Width, const A: u8>(cpu: &Cpu, seg: u8, off: u64, max: u64, write: bool) -> Option<(u64, u64)> {
+    let s = cpu.seg(seg);
+    let lin = s.lin_base.wrapping_add(off) & cpu.lin_mask;
+    let page_room = 0x1000 - (lin & 0xFFF);
+    let wrap_room = (ASIZE_MASK[A as usize] - off).saturating_add(1);
+    let n = max.min(page_room.min(wrap_room) / W::BYTES);
+    if n == 0 {
+        return None;
+    }
+    let bytes = n * W::BYTES;
+    let ok = if write { s.write_ok(off, bytes) } else { s.read_ok(off, bytes) };
+    ok.then_some((n, lin))
+}
+
+/// Copies up to `max` elements forward through host pointers; returns how many (0 if the
+/// bulk path does not apply here and one element must take the slow path).
+fn movs_bulk<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, max: u64) -> u64 {
+    let si = areg::<A>(cpu, reg::RSI);
+    let di = areg::<A>(cpu, reg::RDI);
+    let Some((ns, lin_s)) = bulk_span::<W, A>(cpu, op.seg, si, max, false) else { return 0 };
+    let Some((n, lin_d)) = bulk_span::<W, A>(cpu, sreg::ES, di, ns, true) else { return 0 };
+    let bytes = n * W::BYTES;
+    let Some(src) = bulk_ptr(cpu, lin_s, bytes, false) else { return 0 };
+    let Some(dst) = bulk_ptr(cpu, lin_d, bytes, true) else { return 0 };
+    if dst > src && dst < src + bytes as usize {
+        // The destination overlaps the source ahead of it: element by element, as the
+        // processor does, so the pattern repeats (a memmove would not).
+        for i in 0..n as usize {
+            let o = i * W::BYTES as usize;
+            // SAFETY: both ranges lie inside single RAM (or, for the source, ROM) pages the
+            // TLB maps for this access (`bulk_ptr`), and `o + W::BYTES <= bytes`.
+            unsafe { W::store(dst + o, W::load(src + o)) };
+        }
+    } else {
+        // SAFETY: as above; `copy` allows the remaining overlaps, where it equals the
+        // forward element-by-element copy.
+        unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, bytes as usize) };
+    }
+    set_areg::<A>(cpu, reg::RSI, si.wrapping_add(bytes));
+    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(bytes));
+    n
+}
+
+/// Fills up to `max` elements forward through a host pointer; returns how many.
+fn stos_bulk<W: Width, const A: u8>(cpu: &mut Cpu, max: u64) -> u64 {
+    let di = areg::<A>(cpu, reg::RDI);
+    let Some((n, lin)) = bulk_span::<W, A>(cpu, sreg::ES, di, max, true) else { return 0 };
+    let bytes = n * W::BYTES;
+    let Some(dst) = bulk_ptr(cpu, lin, bytes, true) else { return 0 };
+    let v = W::get(cpu, reg::RAX);
+    if W::BYTES == 1 {
+        // SAFETY: `dst` maps `bytes` writable bytes of one RAM page (`bulk_ptr`).
+        unsafe { std::ptr::write_bytes(dst as *mut u8, v as u8, bytes as usize) };
+    } else {
+        for i in 0..n as usize {
+            // SAFETY: as above, with `i * W::BYTES + W::BYTES <= bytes`.
+            unsafe { W::store(dst + i * W::BYTES as usize, v) };
+        }
+    }
+    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(bytes));
+    n
+}
+
+/// One MOVS element: `ES:[rDI] = seg:[rSI]`, then both advance.
+#[inline(always)]
+fn movs_one<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, d: u64) -> R {
+    let si = areg::<A>(cpu, reg::RSI);
+    let di = areg::<A>(cpu, reg::RDI);
+    let v = cpu.read::<W>(op.seg, si)?;
+    cpu.write::<W>(sreg::ES, di, v)?;
+    set_areg::<A>(cpu, reg::RSI, si.wrapping_add(d));
+    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(d));
+    Ok(())
+}
+
+fn movs<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+    let d = delta::<W>(cpu);
+    if K == NONE {
+        return movs_one::<W, A>(cpu, op, d);
+    }
+    let forward = d == W::BYTES;
+    repeat::<A>(cpu, op, |cpu, max| {
+        if forward && max > 1 {
+            let n = movs_bulk::<W, A>(cpu, op, max);
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+        movs_one::<W, A>(cpu, op, d).map(|_| 1)
+    })
+}
+
+/// One STOS element: `ES:[rDI] = rAX`, then rDI advances.
+#[inline(always)]
+fn stos_one<W: Width, const A: u8>(cpu: &mut Cpu, d: u64) -> R {
+    let di = areg::<A>(cpu, reg::RDI);
+    let v = W::get(cpu, reg::RAX);
+    cpu.write::<W>(sreg::ES, di, v)?;
+    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(d));
+    Ok(())
+}
+
+fn stos<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+    let d = delta::<W>(cpu);
+    if K == NONE {
+        return stos_one::<W, A>(cpu, d);
+    }
+    let forward = d == W::BYTES;
+    repeat::<A>(cpu, op, |cpu, max| {
+        if forward && max > 1 {
+            let n = stos_bulk::<W, A>(cpu, max);
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+        stos_one::<W, A>(cpu, d).map(|_| 1)
+    })
+}
+
+/// One LODS element: `rAX = seg:[rSI]`, then rSI advances.
+#[inline(always)]
+fn lods_one<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, d: u64) -> R {
+    let si = areg::<A>(cpu, reg::RSI);
+    let v = cpu.read::<W>(op.seg, si)?;
+    W::set(cpu, reg::RAX, v);
+    set_areg::<A>(cpu, reg::RSI, si.wrapping_add(d));
+    Ok(())
+}
+
+fn lods<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+    let d = delta::<W>(cpu);
+    if K == NONE {
+        return lods_one::<W, A>(cpu, op, d);
+    }
+    repeat::<A>(cpu, op, |cpu, _| lods_one::<W, A>(cpu, op, d).map(|_| 1))
+}
+
+/// One CMPS element: the flags of `seg:[rSI] - ES:[rDI]`, then both advance.
+#[inline(always)]
+fn cmps_one<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, d: u64) -> R {
+    let si = areg::<A>(cpu, reg::RSI);
+    let di = areg::<A>(cpu, reg::RDI);
+    let a = cpu.read::<W>(op.seg, si)?;
+    let b = cpu.read::<W>(sreg::ES, di)?;
+    cpu.flags.set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
+    set_areg::<A>(cpu, reg::RSI, si.wrapping_add(d));
+    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(d));
+    Ok(())
+}
+
+fn cmps<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+    let d = delta::<W>(cpu);
+    if K == NONE {
+        return cmps_one::<W, A>(cpu, op, d);
+    }
+    repeat_cmp::<A, K>(cpu, op, |cpu| cmps_one::<W, A>(cpu, op, d))
+}
+
+/// One SCAS element: the flags of `rAX - ES:[rDI]`, then rDI advances.
+#[inline(always)]
+fn scas_one<W: Width, const A: u8>(cpu: &mut Cpu, d: u64) -> R {
+    let di = areg::<A>(cpu, reg::RDI);
+    let b = cpu.read::<W>(sreg::ES, di)?;
+    let a = W::get(cpu, reg::RAX);
+    cpu.flags.set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
+    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(d));
+    Ok(())
+}
+
+fn scas<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+    let d = delta::<W>(cpu);
+    if K == NONE {
+        return scas_one::<W, A>(cpu, d);
+    }
+    repeat_cmp::<A, K>(cpu, op, |cpu| scas_one::<W, A>(cpu, d))
+}
+
+/// One INS element: `ES:[rDI] = port DX`. The destination is checked before the port is
+/// read, so a faulting store does not lose the device's data.
+#[inline(always)]
+fn ins_one<W: Width, const A: u8>(cpu: &mut Cpu, port: u16, d: u64) -> R {
+    let di = areg::<A>(cpu, reg::RDI);
+    cpu.probe_write(sreg::ES, di, W::BYTES as u8)?;
+    let v = cpu.port_in(port, W::BYTES as u8);
+    cpu.write::<W>(sreg::ES, di, v as u64)?;
+    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(d));
+    Ok(())
+}
+
+fn ins<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+    let port = cpu.gpr[reg::RDX as usize] as u16;
+    let d = delta::<W>(cpu);
+    if K == NONE {
+        cpu.io_permission(port, W::BYTES as u8)?;
+        return ins_one::<W, A>(cpu, port, d);
+    }
+    if areg::<A>(cpu, reg::RCX) != 0 {
+        // The I/O permission does not change between iterations: check it once.
+        cpu.io_permission(port, W::BYTES as u8)?;
+    }
+    repeat::<A>(cpu, op, |cpu, _| ins_one::<W, A>(cpu, port, d).map(|_| 1))
+}
+
+/// One OUTS element: port DX = `seg:[rSI]`.
+#[inline(always)]
+fn outs_one<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, port: u16, d: u64) -> R {
+    let si = areg::<A>(cpu, reg::RSI);
+    let v = cpu.read::<W>(op.seg, si)?;
+    cpu.port_out(port, W::BYTES as u8, v as u32);
+    set_areg::<A>(cpu, reg::RSI, si.wrapping_add(d));
+    Ok(())
+}
+
+fn outs<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+    let port = cpu.gpr[reg::RDX as usize] as u16;
+    let d = delta::<W>(cpu);
+    if K == NONE {
+        cpu.io_permission(port, W::BYTES as u8)?;
+        return outs_one::<W, A>(cpu, op, port, d);
+    }
+    if areg::<A>(cpu, reg::RCX) != 0 {
+        cpu.io_permission(port, W::BYTES as u8)?;
+    }
+    repeat::<A>(cpu, op, |cpu, _| outs_one::<W, A>(cpu, op, port, d).map(|_| 1))
+}
+
+/// The address size of a string instruction from its implicit memory operands (0, 1, 2 for
+/// 16, 32, 64 bits), or `None` for the SSE forms that share a mnemonic (MOVSD, CMPSD).
+fn string_asize(ins: &Instruction) -> Option<u8> {
+    (0..ins.op_count()).find_map(|i| match ins.op_kind(i) {
+        OpKind::MemorySegSI | OpKind::MemoryESDI => Some(0),
+        OpKind::MemorySegESI | OpKind::MemoryESEDI => Some(1),
+        OpKind::MemorySegRSI | OpKind::MemoryESRDI => Some(2),
+        _ => None,
+    })
+}
+
+/// Picks `f::<W, A, K>` for runtime size, address size and REP kind.
+macro_rules! pick {
+    ($f:ident, $size:expr, $a:expr, $k:expr) => {
+        match $a {
+            0 => pick!(@k $f, $size, 0, $k),
+            1 => pick!(@k $f, $size, 1, $k),
+            _ => pick!(@k $f, $size, 2, $k),
+        }
+    };
+    (@k $f:ident, $size:expr, $a:tt, $k:expr) => {
+        match $k {
+            NONE => sized!($size, $f, $a, NONE),
+            REPE => sized!($size, $f, $a, REPE),
+            _ => sized!($size, $f, $a, REPNE),
+        }
+    };
+}
 
 /// Decodes the string group.
-pub fn decode(_d: &Decoded, _op: &mut Op) -> Option<Flow> {
-    None
+pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
+    let instr = d.ins;
+    let asize = string_asize(instr)?;
+    let size = match instr.mnemonic() {
+        M::Movsb | M::Cmpsb | M::Scasb | M::Lodsb | M::Stosb | M::Insb | M::Outsb => 1,
+        M::Movsw | M::Cmpsw | M::Scasw | M::Lodsw | M::Stosw | M::Insw | M::Outsw => 2,
+        M::Movsd | M::Cmpsd | M::Scasd | M::Lodsd | M::Stosd | M::Insd | M::Outsd => 4,
+        _ => 8,
+    };
+    op.asize = asize;
+    // The source segment (DS unless overridden); ES:rDI cannot be overridden.
+    op.seg = d.mem_seg();
+    let compare = matches!(instr.mnemonic(), M::Cmpsb | M::Cmpsw | M::Cmpsd | M::Cmpsq | M::Scasb | M::Scasw | M::Scasd | M::Scasq);
+    let k = match (instr.has_rep_prefix(), instr.has_repne_prefix()) {
+        (false, false) => NONE,
+        // F2 on the non-comparing strings repeats like F3 (as on Intel processors).
+        (_, true) if compare => REPNE,
+        _ => REPE,
+    };
+    let mut flow = Flow::Next;
+    op.run = match instr.mnemonic() {
+        M::Movsb | M::Movsw | M::Movsd | M::Movsq => pick!(movs, size, asize, k),
+        M::Stosb | M::Stosw | M::Stosd | M::Stosq => pick!(stos, size, asize, k),
+        M::Lodsb | M::Lodsw | M::Lodsd | M::Lodsq => pick!(lods, size, asize, k),
+        M::Cmpsb | M::Cmpsw | M::Cmpsd | M::Cmpsq => pick!(cmps, size, asize, k),
+        M::Scasb | M::Scasw | M::Scasd | M::Scasq => pick!(scas, size, asize, k),
+        M::Insb | M::Insw | M::Insd => {
+            flow = Flow::End;
+            pick!(ins, size, asize, k)
+        }
+        M::Outsb | M::Outsw | M::Outsd => {
+            flow = Flow::End;
+            pick!(outs, size, asize, k)
+        }
+        _ => return None,
+    };
+    Some(flow)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::cpu::decode::translate;
+    use crate::cpu::{Model, Segment};
+    use crate::mem::PhysMem;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    /// Decodes the instruction in `bytes` for the current mode and runs its handler once, as
+    /// the run loop would (RIP at the next instruction, put back on a fault), with the
+    /// instruction budget ending at `stop_at`.
+    pub(crate) fn exec_budget(cpu: &mut Cpu, bytes: &[u8], stop_at: u64) -> R {
+        let bits = cpu.code_bits();
+        let ins = Decoder::with_ip(bits, bytes, 0, DecoderOptions::NONE).decode();
+        let op = translate(&ins, bits, cpu.model).op;
+        cpu.stop_at = stop_at;
+        cpu.block_ops = &op as *const Op as usize;
+        cpu.end_block = false;
+        let start = cpu.rip();
+        cpu.set_rip(start.wrapping_add(op.len as u64));
+        let r = (op.run)(cpu, &op);
+        if r.is_err() {
+            cpu.set_rip(start);
+        }
+        r
+    }
+
+    /// [`exec_budget`] with no budget limit.
+    pub(crate) fn exec_one(cpu: &mut Cpu, bytes: &[u8]) -> R {
+        exec_budget(cpu, bytes, u64::MAX)
+    }
+
+    /// A real-mode CPU with 2 MiB of RAM and every data segment at 0.
+    pub(crate) fn real() -> Cpu {
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(2 << 20).unwrap());
+        cpu.segs[sreg::CS as usize] = Segment::real(0);
+        cpu.update_mode();
+        cpu.set_rip(0x7000);
+        cpu
+    }
+
+    /// A flat 32-bit protected-mode CPU (paging off).
+    pub(crate) fn flat32() -> Cpu {
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(4 << 20).unwrap());
+        cpu.enter_protected_flat(0x500);
+        cpu.set_rip(0x7000);
+        cpu
+    }
+
+    /// A 64-bit-mode CPU with the first GiB identity-mapped.
+    pub(crate) fn long64() -> Cpu {
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(4 << 20).unwrap());
+        cpu.enter_long_mode(0x500, 0x10000, 1);
+        cpu.set_rip(0x7000);
+        cpu
+    }
+
+    fn set(cpu: &mut Cpu, r: u8, v: u64) {
+        cpu.gpr[r as usize] = v;
+    }
+
+    fn get(cpu: &Cpu, r: u8) -> u64 {
+        cpu.gpr[r as usize]
+    }
+
+    fn bytes(cpu: &Cpu, at: u64, n: usize) -> Vec<u8> {
+        let mut b = vec![0; n];
+        cpu.mem.read_bytes(at, &mut b);
+        b
+    }
+
+    #[test]
+    fn sse_forms_sharing_a_mnemonic_are_not_strings() {
+        // F2 0F 10 C1 is MOVSD xmm0, xmm1: no implicit string operands.
+        let ins = Decoder::with_ip(64, &[0xF2, 0x0F, 0x10, 0xC1], 0, DecoderOptions::NONE).decode();
+        assert_eq!(ins.mnemonic(), M::Movsd);
+        let d = Decoded { ins: &ins, bits: 64, model: Model::Modern };
+        assert!(decode(&d, &mut Op::new(4)).is_none());
+    }
+
+    #[test]
+    fn overlapping_forward_copy_repeats_the_pattern() {
+        // REP MOVSB with EDI = ESI + 1 smears the first byte, element by element.
+        let mut cpu = flat32();
+        cpu.mem.write_bytes(0x2000, &[0xAB, 1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        set(&mut cpu, reg::RSI, 0x2000);
+        set(&mut cpu, reg::RDI, 0x2001);
+        set(&mut cpu, reg::RCX, 8);
+        exec_one(&mut cpu, &[0xF3, 0xA4]).unwrap();
+        assert_eq!(bytes(&cpu, 0x2000, 9), vec![0xAB; 9]);
+        assert_eq!((get(&cpu, reg::RSI), get(&cpu, reg::RDI), get(&cpu, reg::RCX)), (0x2008, 0x2009, 0));
+        assert_eq!(cpu.icount, 7, "eight iterations: the loop adds the eighth");
+        assert_eq!(cpu.rip(), 0x7002);
+    }
+
+    #[test]
+    fn bulk_copy_crosses_pages_and_matches_memmove() {
+        let mut cpu = flat32();
+        let data: Vec<u8> = (0..10000u32).map(|i| (i * 7 + 3) as u8).collect();
+        cpu.mem.write_bytes(0x10123, &data).unwrap();
+        set(&mut cpu, reg::RSI, 0x10123);
+        set(&mut cpu, reg::RDI, 0x40001);
+        set(&mut cpu, reg::RCX, 2500);
+        exec_one(&mut cpu, &[0xF3, 0xA5]).unwrap(); // rep movsd
+        assert_eq!(bytes(&cpu, 0x40001, 10000), data);
+        assert_eq!(get(&cpu, reg::RDI), 0x40001 + 10000);
+        assert_eq!(cpu.icount, 2499);
+    }
+
+    #[test]
+    fn backward_words_wrap_inside_a_16_bit_segment() {
+        // STD; REP MOVSW with SI = 2: words at 2, 0, then 0xFFFE; SI wraps, bits above 16 kept.
+        let mut cpu = real();
+        cpu.flags.bits |= bit::DF;
+        cpu.segs[sreg::DS as usize] = Segment::real(0x1000);
+        cpu.segs[sreg::ES as usize] = Segment::real(0x2000);
+        cpu.update_mode();
+        cpu.mem.write_bytes(0x10000, &[0x11, 0x22, 0x33, 0x44]).unwrap();
+        cpu.mem.write_bytes(0x1FFFE, &[0x55, 0x66]).unwrap();
+        set(&mut cpu, reg::RSI, 0xABCD_0002);
+        set(&mut cpu, reg::RDI, 0x0102);
+        set(&mut cpu, reg::RCX, 0x7777_0003);
+        exec_one(&mut cpu, &[0xF3, 0xA5]).unwrap();
+        assert_eq!(bytes(&cpu, 0x20000 + 0xFE, 6), vec![0x55, 0x66, 0x11, 0x22, 0x33, 0x44]);
+        assert_eq!(get(&cpu, reg::RSI), 0xABCD_FFFC);
+        assert_eq!(get(&cpu, reg::RDI), 0x00FC);
+        assert_eq!(get(&cpu, reg::RCX), 0x7777_0000);
+    }
+
+    #[test]
+    fn source_segment_override_and_fixed_es_destination() {
+        // FS: REP MOVSB reads FS:SI and writes ES:DI.
+        let mut cpu = real();
+        cpu.segs[sreg::FS as usize] = Segment::real(0x3000);
+        cpu.segs[sreg::ES as usize] = Segment::real(0x4000);
+        cpu.update_mode();
+        cpu.mem.write_bytes(0x30010, b"vx86").unwrap();
+        set(&mut cpu, reg::RSI, 0x10);
+        set(&mut cpu, reg::RDI, 0x20);
+        set(&mut cpu, reg::RCX, 4);
+        exec_one(&mut cpu, &[0x64, 0xF3, 0xA4]).unwrap();
+        assert_eq!(bytes(&cpu, 0x40020, 4), b"vx86".to_vec());
+    }
+
+    #[test]
+    fn repe_cmps_stops_at_the_first_difference() {
+        let mut cpu = flat32();
+        cpu.mem.write_bytes(0x3000, b"abcdef").unwrap();
+        cpu.mem.write_bytes(0x4000, b"abcXef").unwrap();
+        set(&mut cpu, reg::RSI, 0x3000);
+        set(&mut cpu, reg::RDI, 0x4000);
+        set(&mut cpu, reg::RCX, 6);
+        exec_one(&mut cpu, &[0xF3, 0xA6]).unwrap();
+        // Four iterations ran: the fourth compared 'd' with 'X' and cleared ZF.
+        assert_eq!(get(&cpu, reg::RCX), 2);
+        assert_eq!(get(&cpu, reg::RSI), 0x3004);
+        assert!(!cpu.flags.zf());
+        assert!(!cpu.flags.cf(), "'d' > 'X'");
+        assert_eq!(cpu.icount, 3);
+    }
+
+    #[test]
+    fn repne_scas_finds_a_byte_and_counts_down() {
+        let mut cpu = long64();
+        cpu.mem.write_bytes(0x5000, b"hello\0world").unwrap();
+        set(&mut cpu, reg::RDI, 0x5000);
+        set(&mut cpu, reg::RCX, u64::MAX);
+        set(&mut cpu, reg::RAX, 0);
+        exec_one(&mut cpu, &[0xF2, 0xAE]).unwrap(); // repne scasb: strlen
+        assert_eq!(get(&cpu, reg::RDI), 0x5006);
+        assert_eq!(!get(&cpu, reg::RCX) - 1, 5);
+        assert!(cpu.flags.zf());
+    }
+
+    #[test]
+    fn repne_cmps_with_equal_strings_runs_to_the_count() {
+        let mut cpu = flat32();
+        cpu.mem.write_bytes(0x3000, &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        cpu.mem.write_bytes(0x4000, &[9, 9, 9, 9, 9, 9, 9, 9]).unwrap();
+        set(&mut cpu, reg::RSI, 0x3000);
+        set(&mut cpu, reg::RDI, 0x4000);
+        set(&mut cpu, reg::RCX, 4);
+        exec_one(&mut cpu, &[0xF2, 0x66, 0xA7]).unwrap(); // repne cmpsw
+        assert_eq!((get(&cpu, reg::RCX), get(&cpu, reg::RSI)), (0, 0x3008));
+        assert!(!cpu.flags.zf());
+    }
+
+    #[test]
+    fn lods_and_stos_move_through_the_accumulator() {
+        let mut cpu = long64();
+        cpu.mem.write_bytes(0x6000, &0x1122_3344_5566_7788u64.to_le_bytes()).unwrap();
+        set(&mut cpu, reg::RSI, 0x6000);
+        exec_one(&mut cpu, &[0x48, 0xAD]).unwrap(); // lodsq
+        assert_eq!(get(&cpu, reg::RAX), 0x1122_3344_5566_7788);
+        assert_eq!(get(&cpu, reg::RSI), 0x6008);
+        set(&mut cpu, reg::RDI, 0x7001);
+        set(&mut cpu, reg::RCX, 3);
+        exec_one(&mut cpu, &[0xF3, 0xAB]).unwrap(); // rep stosd
+        assert_eq!(bytes(&cpu, 0x7001, 12), [0x88, 0x77, 0x66, 0x55].repeat(3));
+        assert_eq!(get(&cpu, reg::RDI), 0x700D);
+    }
+
+    #[test]
+    fn address_size_32_in_64_bit_mode_zero_extends() {
+        // 67 F3 A4: REP MOVSB with ESI/EDI/ECX; the upper halves are cleared.
+        let mut cpu = long64();
+        set(&mut cpu, reg::RSI, 0xFFFF_0000_0000_8000);
+        set(&mut cpu, reg::RDI, 0xFFFF_0000_0000_9000);
+        set(&mut cpu, reg::RCX, 0xFFFF_0000_0000_0002);
+        cpu.mem.write_bytes(0x8000, &[5, 6]).unwrap();
+        exec_one(&mut cpu, &[0x67, 0xF3, 0xA4]).unwrap();
+        assert_eq!(bytes(&cpu, 0x9000, 2), vec![5, 6]);
+        assert_eq!((get(&cpu, reg::RSI), get(&cpu, reg::RDI), get(&cpu, reg::RCX)), (0x8002, 0x9002, 0));
+    }
+
+    #[test]
+    fn count_zero_does_nothing() {
+        let mut cpu = long64();
+        // Non-canonical pointers would fault if anything were accessed.
+        set(&mut cpu, reg::RSI, 0x8000_0000_0000_0000);
+        set(&mut cpu, reg::RDI, 0x8000_0000_0000_0000);
+        set(&mut cpu, reg::RCX, 0);
+        for code in [[0xF3, 0xA4], [0xF3, 0xA6], [0xF2, 0xAE], [0xF3, 0xAA], [0xF3, 0x6C]] {
+            exec_one(&mut cpu, &code).unwrap();
+            assert_eq!(get(&cpu, reg::RSI), 0x8000_0000_0000_0000);
+            assert_eq!(cpu.icount, 0);
+        }
+    }
+
+    #[test]
+    fn the_budget_pauses_a_string_with_rip_at_the_instruction() {
+        let mut cpu = flat32();
+        set(&mut cpu, reg::RDI, 0x2000);
+        set(&mut cpu, reg::RCX, 100);
+        set(&mut cpu, reg::RAX, 0x5A);
+        exec_budget(&mut cpu, &[0xF3, 0xAA], 10).unwrap();
+        assert_eq!(get(&cpu, reg::RCX), 90);
+        assert_eq!(cpu.rip(), 0x7000, "paused: RIP back at the REP STOSB");
+        assert_eq!(cpu.icount, 9, "the run loop adds the tenth");
+        assert!(cpu.end_block);
+        assert_eq!(bytes(&cpu, 0x2000, 11), [vec![0x5A; 10], vec![0]].concat());
+    }
+
+    #[test]
+    fn a_pending_interrupt_pauses_after_one_iteration() {
+        // Backward, so every step is one element (a forward bulk step may move a page; no
+        // event can arise inside it, as it touches no device).
+        let mut cpu = flat32();
+        cpu.flags.bits |= bit::IF | bit::DF;
+        cpu.intr = true;
+        set(&mut cpu, reg::RSI, 0x2000);
+        set(&mut cpu, reg::RDI, 0x3000);
+        set(&mut cpu, reg::RCX, 50);
+        exec_one(&mut cpu, &[0xF3, 0xA4]).unwrap();
+        assert_eq!((get(&cpu, reg::RCX), cpu.rip()), (49, 0x7000));
+        // With IF clear, INTR waits and the string runs to the end.
+        cpu.flags.bits &= !bit::IF;
+        exec_one(&mut cpu, &[0xF3, 0xA4]).unwrap();
+        assert_eq!((get(&cpu, reg::RCX), cpu.rip()), (0, 0x7002));
+    }
+
+    #[test]
+    fn a_fault_mid_string_leaves_the_registers_at_the_faulting_element() {
+        // Real mode: the word at DS:0xFFFF crosses the segment limit (#GP(0)).
+        let mut cpu = real();
+        set(&mut cpu, reg::RSI, 0xFFF9);
+        set(&mut cpu, reg::RDI, 0x100);
+        set(&mut cpu, reg::RCX, 10);
+        let r = exec_one(&mut cpu, &[0xF3, 0xA5]);
+        assert_eq!(r, Err(Fault::GP0));
+        assert_eq!((get(&cpu, reg::RSI), get(&cpu, reg::RDI), get(&cpu, reg::RCX)), (0xFFFF, 0x106, 7));
+        assert_eq!(cpu.icount, 3, "three iterations retired");
+        assert_eq!(cpu.rip(), 0x7000);
+    }
+
+    #[test]
+    fn stores_to_code_pages_take_the_slow_path() {
+        let mut cpu = flat32();
+        cpu.mem.set_holds_code(0x2000);
+        set(&mut cpu, reg::RDI, 0x2000);
+        set(&mut cpu, reg::RCX, 64);
+        set(&mut cpu, reg::RAX, 0x90);
+        exec_one(&mut cpu, &[0xF3, 0xAA]).unwrap();
+        assert!(!cpu.mem.holds_code(0x2000), "the first store invalidated the page's code");
+        assert_eq!(bytes(&cpu, 0x2000, 64), vec![0x90; 64]);
+    }
 }
