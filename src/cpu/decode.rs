@@ -277,7 +277,20 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Setge
         | M::Setle
         | M::Setg => mov::decode,
-        M::Push | M::Pop | M::Pusha | M::Popa | M::Pushf | M::Popf | M::Enter | M::Leave => stack::decode,
+        M::Push
+        | M::Pop
+        | M::Pusha
+        | M::Pushad
+        | M::Popa
+        | M::Popad
+        | M::Pushf
+        | M::Pushfd
+        | M::Pushfq
+        | M::Popf
+        | M::Popfd
+        | M::Popfq
+        | M::Enter
+        | M::Leave => stack::decode,
         M::Movsb
         | M::Movsw
         | M::Movsd

@@ -57,7 +57,8 @@ impl Cpu {
             return Err(Fault::GP0);
         }
         let bits = self.read_sys(tr.base.wrapping_add(off), 2)?;
-        let mask = ones(size) << (port & 7);
+        // One bit per port byte accessed.
+        let mask = ((1u64 << size) - 1) << (port & 7);
         if bits & mask != 0 {
             return Err(Fault::GP0);
         }
@@ -128,4 +129,118 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
         _ => return None,
     };
     Some(Flow::End)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::exec::string::tests::{exec_one, flat32, real};
+    use crate::cpu::Segment;
+
+    const TSS: u64 = 0x8000;
+    /// The I/O map base the tests' TSS uses.
+    const IOMAP: u64 = 0x68;
+
+    /// Loads TR with a 32-bit TSS whose bitmap denies `denied` ports and ends at `limit`.
+    fn tss(cpu: &mut Cpu, denied: &[u16], limit: u32, ty: u16) {
+        cpu.mem.write_bytes(TSS + TSS_IOMAP_BASE, &(IOMAP as u16).to_le_bytes()).unwrap();
+        cpu.mem.write_bytes(TSS + IOMAP, &[0u8; 0x2000]).unwrap();
+        cpu.mem.write_bytes(TSS + IOMAP + 0x2000, &[0xFF]).unwrap();
+        for &p in denied {
+            let at = TSS + IOMAP + p as u64 / 8;
+            let b = cpu.mem.read_u8(at).unwrap();
+            cpu.mem.write_u8(at, b | 1 << (p & 7));
+        }
+        cpu.tr = Segment::from_cache(0x28, TSS, limit, attr::P | ty);
+    }
+
+    fn user(cpu: &mut Cpu, iopl: u64) {
+        cpu.flags.bits = (cpu.flags.bits & !bit::IOPL) | iopl << 12;
+        cpu.set_cpl(3);
+    }
+
+    const FULL: u32 = (IOMAP + 0x2000) as u32;
+
+    #[test]
+    fn real_mode_never_checks() {
+        let mut cpu = real();
+        cpu.tr = Segment::from_cache(0, 0, 0, attr::P | 0x3);
+        exec_one(&mut cpu, &[0xE4, 0x80]).unwrap(); // in al, 0x80
+        assert_eq!(cpu.gpr[reg::RAX as usize] & 0xFF, 0xFF, "an open bus reads all ones");
+    }
+
+    #[test]
+    fn cpl_at_most_iopl_skips_the_bitmap() {
+        let mut cpu = flat32();
+        tss(&mut cpu, &[0x80], FULL, TSS32_BUSY);
+        exec_one(&mut cpu, &[0xE6, 0x80]).unwrap(); // CPL 0, IOPL 0
+        user(&mut cpu, 3);
+        exec_one(&mut cpu, &[0xE6, 0x80]).unwrap();
+    }
+
+    #[test]
+    fn every_port_of_the_access_must_be_allowed() {
+        let mut cpu = flat32();
+        tss(&mut cpu, &[0x81, 0x89], FULL, TSS32_BUSY);
+        user(&mut cpu, 0);
+        exec_one(&mut cpu, &[0xE6, 0x80]).unwrap(); // out 0x80, al
+        assert_eq!(exec_one(&mut cpu, &[0x66, 0xE7, 0x80]), Err(Fault::GP0)); // out 0x80, ax
+        cpu.gpr[reg::RDX as usize] = 0x85;
+        exec_one(&mut cpu, &[0xED]).unwrap(); // in eax, dx: ports 0x85-0x88
+        cpu.gpr[reg::RDX as usize] = 0x87;
+        let rip = cpu.rip();
+        // Ports 0x87-0x8A span two bitmap bytes; 0x89 is denied.
+        assert_eq!(exec_one(&mut cpu, &[0xED]), Err(Fault::GP0));
+        assert_eq!(cpu.rip(), rip);
+    }
+
+    #[test]
+    fn the_bitmap_bytes_must_lie_inside_the_tss_limit() {
+        let mut cpu = flat32();
+        // The bitmap covers bytes 0..0x80 (ports 0-0x3FF), and the CPU always reads two bytes.
+        tss(&mut cpu, &[], (IOMAP + 0x80) as u32, TSS32_AVAILABLE);
+        user(&mut cpu, 0);
+        cpu.gpr[reg::RDX as usize] = 0x3F7;
+        exec_one(&mut cpu, &[0xEC]).unwrap();
+        cpu.gpr[reg::RDX as usize] = 0x400;
+        assert_eq!(exec_one(&mut cpu, &[0xEC]), Err(Fault::GP0));
+        // A map base beyond the limit denies every port.
+        cpu.mem.write_bytes(TSS + TSS_IOMAP_BASE, &0xFFFFu16.to_le_bytes()).unwrap();
+        cpu.gpr[reg::RDX as usize] = 0;
+        assert_eq!(exec_one(&mut cpu, &[0xEC]), Err(Fault::GP0));
+    }
+
+    #[test]
+    fn a_16_bit_tss_has_no_bitmap() {
+        let mut cpu = flat32();
+        tss(&mut cpu, &[], FULL, 0x3);
+        user(&mut cpu, 0);
+        assert_eq!(exec_one(&mut cpu, &[0xE4, 0x10]), Err(Fault::GP0));
+    }
+
+    #[test]
+    fn virtual_8086_mode_always_checks() {
+        let mut cpu = flat32();
+        tss(&mut cpu, &[0x60], FULL, TSS32_BUSY);
+        cpu.flags.bits |= bit::IOPL;
+        cpu.write_flags(bit::VM, bit::VM);
+        assert_eq!(cpu.mode, Mode::V8086);
+        exec_one(&mut cpu, &[0xE4, 0x61]).unwrap();
+        assert_eq!(exec_one(&mut cpu, &[0xE4, 0x60]), Err(Fault::GP0), "even with IOPL 3");
+    }
+
+    #[test]
+    fn ins_and_outs_share_the_check() {
+        let mut cpu = flat32();
+        tss(&mut cpu, &[0x1F0], FULL, TSS32_BUSY);
+        user(&mut cpu, 0);
+        cpu.gpr[reg::RDX as usize] = 0x1F0;
+        cpu.gpr[reg::RCX as usize] = 4;
+        cpu.gpr[reg::RDI as usize] = 0x3000;
+        assert_eq!(exec_one(&mut cpu, &[0xF3, 0x66, 0x6D]), Err(Fault::GP0)); // rep insw
+        assert_eq!(cpu.gpr[reg::RCX as usize], 4);
+        assert_eq!(exec_one(&mut cpu, &[0x6E]), Err(Fault::GP0)); // outsb
+        cpu.gpr[reg::RCX as usize] = 0;
+        exec_one(&mut cpu, &[0xF3, 0x6E]).unwrap(); // count 0: no access, no check
+    }
 }
