@@ -101,7 +101,11 @@ fn machine(bits: u32) -> Cpu {
 
 /// Assembles `body` followed by `jmp $` for `bits`-bit code, loads it and points RIP at it.
 /// Returns the address of the final `jmp $`.
-fn load(cpu: &mut Cpu, bits: u32, body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> u64 {
+fn load(
+    cpu: &mut Cpu,
+    bits: u32,
+    body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> u64 {
     let at = if bits == 16 { CODE16 } else { CODE };
     let mut a = CodeAssembler::new(bits).unwrap();
     body(&mut a).unwrap();
@@ -125,7 +129,9 @@ fn bytes(cpu: &Cpu, at: u64, n: usize) -> Vec<u8> {
 }
 
 fn pattern(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 #[test]
@@ -188,13 +194,25 @@ fn rep_movs_and_stos_in_every_address_size_and_direction() {
             }
             Ok(())
         });
-        assert_eq!(cpu.run(&mut TestBus::default(), 10_000), RunExit::Budget, "{bits}");
+        assert_eq!(
+            cpu.run(&mut TestBus::default(), 10_000),
+            RunExit::Budget,
+            "{bits}"
+        );
         assert_eq!(cpu.rip(), end, "{bits}-bit program reached its end");
         assert_eq!(bytes(&cpu, 0x2000, 0x300), src, "{bits}-bit forward");
         assert_eq!(bytes(&cpu, 0x3000, 0x300), src, "{bits}-bit backward");
-        assert_eq!(bytes(&cpu, 0x4000, 0x400), [0x5A, 0xA5].repeat(0x200), "{bits}-bit fill");
+        assert_eq!(
+            bytes(&cpu, 0x4000, 0x400),
+            [0x5A, 0xA5].repeat(0x200),
+            "{bits}-bit fill"
+        );
         let w = (bits / 8) as u64;
-        assert_eq!(g(&cpu, reg::RDI) & 0xFFFF, 0x4000 - w, "{bits}-bit: rDI ends one element below");
+        assert_eq!(
+            g(&cpu, reg::RDI) & 0xFFFF,
+            0x4000 - w,
+            "{bits}-bit: rDI ends one element below"
+        );
         assert_eq!(g(&cpu, reg::RCX), 0);
     }
 }
@@ -203,8 +221,12 @@ fn rep_movs_and_stos_in_every_address_size_and_direction() {
 fn repe_cmps_and_repne_scas_in_every_address_size() {
     for bits in [16, 32, 64] {
         let mut cpu = machine(bits);
-        cpu.mem.write_bytes(0x1000, b"The quick brown fox\0").unwrap();
-        cpu.mem.write_bytes(0x2000, b"The quick brown cat\0").unwrap();
+        cpu.mem
+            .write_bytes(0x1000, b"The quick brown fox\0")
+            .unwrap();
+        cpu.mem
+            .write_bytes(0x2000, b"The quick brown cat\0")
+            .unwrap();
         load(&mut cpu, bits, |a| {
             match bits {
                 16 => {
@@ -285,7 +307,9 @@ fn an_interrupt_between_rep_outs_iterations_returns_to_the_string() {
     // Real mode: the bus raises INTR after the third OUTSB; vector 0x20's handler is `jmp $`.
     let mut cpu = machine(16);
     cpu.flags.bits |= bit::IF;
-    cpu.mem.write_bytes(0x20 * 4, &[0x00, 0x90, 0x00, 0x00]).unwrap(); // 0000:9000
+    cpu.mem
+        .write_bytes(0x20 * 4, &[0x00, 0x90, 0x00, 0x00])
+        .unwrap(); // 0000:9000
     cpu.mem.write_bytes(0x9000, &[0xEB, 0xFE]).unwrap();
     cpu.mem.write_bytes(0x500, b"abcdefgh").unwrap();
     let end = load(&mut cpu, 16, |a| {
@@ -296,10 +320,17 @@ fn an_interrupt_between_rep_outs_iterations_returns_to_the_string() {
         Ok(())
     });
     let rep = CODE16 + 9;
-    let mut bus = TestBus { intr_after: Some((3, 0x20)), ..TestBus::default() };
+    let mut bus = TestBus {
+        intr_after: Some((3, 0x20)),
+        ..TestBus::default()
+    };
     cpu.run(&mut bus, 100);
     assert_eq!(cpu.rip(), 0x9000, "in the handler");
-    assert_eq!(bus.log.len(), 3, "three bytes went out before the interrupt");
+    assert_eq!(
+        bus.log.len(),
+        3,
+        "three bytes went out before the interrupt"
+    );
     assert_eq!(g(&cpu, reg::RCX), 5);
     // The interrupt frame returns to the REP OUTSB itself.
     let stack = g(&cpu, reg::RSP);
@@ -311,7 +342,17 @@ fn an_interrupt_between_rep_outs_iterations_returns_to_the_string() {
     cpu.gpr[reg::RSP as usize] = stack + 6;
     cpu.run(&mut bus, 100);
     assert_eq!(cpu.rip(), end);
-    let out: Vec<u8> = bus.log.iter().map(|p| if let Port::Out(0xE9, 1, v) = p { *v as u8 } else { 0 }).collect();
+    let out: Vec<u8> = bus
+        .log
+        .iter()
+        .map(|p| {
+            if let Port::Out(0xE9, 1, v) = p {
+                *v as u8
+            } else {
+                0
+            }
+        })
+        .collect();
     assert_eq!(out, b"abcdefgh");
 }
 
@@ -320,10 +361,14 @@ fn an_interrupt_between_rep_outs_iterations_returns_to_the_string() {
 fn split_4mib(cpu: &mut Cpu) -> impl Fn(u64) -> u64 {
     let pt = 0x30000u64;
     for i in 0..512u64 {
-        cpu.mem.write_bytes(pt + i * 8, &((0x400000 + i * 0x1000) | 0x7).to_le_bytes()).unwrap();
+        cpu.mem
+            .write_bytes(pt + i * 8, &((0x400000 + i * 0x1000) | 0x7).to_le_bytes())
+            .unwrap();
     }
     // enter_long_mode's page directory for the first GiB sits at tables + 0x2000.
-    cpu.mem.write_bytes(0x12000 + 2 * 8, &(pt | 0x7).to_le_bytes()).unwrap();
+    cpu.mem
+        .write_bytes(0x12000 + 2 * 8, &(pt | 0x7).to_le_bytes())
+        .unwrap();
     cpu.flush_tlb_all();
     move |lin| pt + ((lin - 0x400000) >> 12) * 8
 }
@@ -345,14 +390,23 @@ fn a_page_fault_mid_string_leaves_it_restartable() {
     });
     let rep = end - 2;
     let mut bus = TestBus::default();
-    assert_eq!(cpu.run(&mut bus, 100_000), RunExit::Shutdown, "#PF with no IDT");
+    assert_eq!(
+        cpu.run(&mut bus, 100_000),
+        RunExit::Shutdown,
+        "#PF with no IDT"
+    );
     // 0x200 doublewords reached the end of the mapped page; the 0x201st faulted.
     assert_eq!(cpu.rip(), rep);
     assert_eq!(cpu.cr2, page);
-    assert_eq!((g(&cpu, reg::RCX), g(&cpu, reg::RSI), g(&cpu, reg::RDI)), (0x600, 0x200800, page));
+    assert_eq!(
+        (g(&cpu, reg::RCX), g(&cpu, reg::RSI), g(&cpu, reg::RDI)),
+        (0x600, 0x200800, page)
+    );
     assert_eq!(cpu.icount, 3 + 0x200, "the completed iterations retired");
     // Map the page and restart the instruction.
-    cpu.mem.write_bytes(pte(page), &(page | 0x7).to_le_bytes()).unwrap();
+    cpu.mem
+        .write_bytes(pte(page), &(page | 0x7).to_le_bytes())
+        .unwrap();
     cpu.flush_tlb_all();
     cpu.shutdown = false;
     cpu.run(&mut bus, 100_000);
@@ -373,13 +427,19 @@ fn a_string_that_overwrites_code_ahead_of_it_takes_effect() {
         Ok(())
     });
     cpu.run(&mut TestBus::default(), 100);
-    assert_eq!(g(&cpu, reg::RAX), 0x90, "the INC was overwritten before it ran");
+    assert_eq!(
+        g(&cpu, reg::RAX),
+        0x90,
+        "the INC was overwritten before it ran"
+    );
 }
 
 /// A 32-bit TSS at 0x8000 whose I/O bitmap denies `denied` ports; TR points at it.
 fn tss_with_bitmap(cpu: &mut Cpu, denied: &[u16]) {
     let tss = 0x8000u64;
-    cpu.mem.write_bytes(tss + 0x66, &0x68u16.to_le_bytes()).unwrap();
+    cpu.mem
+        .write_bytes(tss + 0x66, &0x68u16.to_le_bytes())
+        .unwrap();
     let mut map = vec![0u8; 0x2001];
     map[0x2000] = 0xFF;
     for &p in denied {
@@ -391,12 +451,21 @@ fn tss_with_bitmap(cpu: &mut Cpu, denied: &[u16]) {
 
 /// Drops a flat 32-bit machine to CPL 3 with user segments and IOPL `iopl`.
 fn to_user(cpu: &mut Cpu, iopl: u64) {
-    let data = Segment::from_cache(gdt::USER_DATA, 0, 0xFFFF_FFFF, attr::DATA_RW | attr::G | attr::DB | 3 << attr::DPL_SHIFT);
+    let data = Segment::from_cache(
+        gdt::USER_DATA,
+        0,
+        0xFFFF_FFFF,
+        attr::DATA_RW | attr::G | attr::DB | 3 << attr::DPL_SHIFT,
+    );
     for i in [sreg::ES, sreg::SS, sreg::DS, sreg::FS, sreg::GS] {
         cpu.segs[i as usize] = data;
     }
-    cpu.segs[sreg::CS as usize] =
-        Segment::from_cache(gdt::USER_CODE32, 0, 0xFFFF_FFFF, attr::CODE_RX | attr::G | attr::DB | 3 << attr::DPL_SHIFT);
+    cpu.segs[sreg::CS as usize] = Segment::from_cache(
+        gdt::USER_CODE32,
+        0,
+        0xFFFF_FFFF,
+        attr::CODE_RX | attr::G | attr::DB | 3 << attr::DPL_SHIFT,
+    );
     cpu.flags.bits = (cpu.flags.bits & !bit::IOPL) | iopl << 12;
     cpu.set_cpl(3);
     cpu.update_mode();
@@ -420,9 +489,19 @@ fn in_and_out_reach_the_bus_with_every_width() {
     cpu.run(&mut bus, 100);
     assert_eq!(
         bus.log,
-        vec![Port::Out(0x80, 1, 0x78), Port::Out(0x3F8, 2, 0x5678), Port::Out(0x3F8, 4, 0x1234_5678), Port::In(0x60, 1), Port::In(0x3F8, 4)]
+        vec![
+            Port::Out(0x80, 1, 0x78),
+            Port::Out(0x3F8, 2, 0x5678),
+            Port::Out(0x3F8, 4, 0x1234_5678),
+            Port::In(0x60, 1),
+            Port::In(0x3F8, 4)
+        ]
     );
-    assert_eq!(g(&cpu, reg::RBX), 0x1234_5610, "IN AL keeps the rest of EAX");
+    assert_eq!(
+        g(&cpu, reg::RBX),
+        0x1234_5610,
+        "IN AL keeps the rest of EAX"
+    );
     assert_eq!(g(&cpu, reg::RAX), 0x4030_2011);
 }
 
@@ -454,7 +533,10 @@ fn the_io_bitmap_decides_at_cpl_3() {
     to_user(&mut cpu, 3);
     let mut bus = TestBus::default();
     assert_eq!(cpu.run(&mut bus, 100), RunExit::Budget);
-    assert_eq!((bus.log.clone(), cpu.rip()), (vec![Port::In(0x3F8, 2)], end));
+    assert_eq!(
+        (bus.log.clone(), cpu.rip()),
+        (vec![Port::In(0x3F8, 2)], end)
+    );
 }
 
 #[test]
@@ -470,7 +552,10 @@ fn rep_ins_fills_memory_from_a_port() {
     let mut bus = TestBus::default();
     cpu.run(&mut bus, 100);
     assert_eq!(bus.log, vec![Port::In(0x1F0, 2); 4]);
-    assert_eq!(bytes(&cpu, 0x5000, 8), vec![0x10, 0x20, 0x11, 0x20, 0x12, 0x20, 0x13, 0x20]);
+    assert_eq!(
+        bytes(&cpu, 0x5000, 8),
+        vec![0x10, 0x20, 0x11, 0x20, 0x12, 0x20, 0x13, 0x20]
+    );
     assert_eq!(g(&cpu, reg::RDI), 0x5008);
 }
 
@@ -499,7 +584,10 @@ fn popf_honours_cpl_and_iopl() {
     let image = (bit::IF | bit::IOPL | bit::CF | bit::AC | bit::RF | bit::VM) as u32;
     // CPL 0: IF and IOPL load; VM never; RF is cleared.
     let f = popf_at(false, 0, image);
-    assert_eq!(f & (bit::IF | bit::IOPL | bit::CF | bit::AC | bit::RF | bit::VM), bit::IF | bit::IOPL | bit::CF | bit::AC);
+    assert_eq!(
+        f & (bit::IF | bit::IOPL | bit::CF | bit::AC | bit::RF | bit::VM),
+        bit::IF | bit::IOPL | bit::CF | bit::AC
+    );
     // CPL 3, IOPL 0: IF and IOPL are silently kept.
     let f = popf_at(true, 0, image);
     assert_eq!(f & (bit::IF | bit::IOPL | bit::CF), bit::CF);

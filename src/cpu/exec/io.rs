@@ -48,7 +48,10 @@ impl Cpu {
     fn io_bitmap_check(&mut self, port: u16, size: u8) -> R {
         let tr = self.tr;
         let ty = tr.attr & (attr::S | attr::TYPE);
-        if !tr.usable() || (ty != TSS32_AVAILABLE && ty != TSS32_BUSY) || (tr.limit as u64) < TSS_IOMAP_BASE + 1 {
+        if !tr.usable()
+            || (ty != TSS32_AVAILABLE && ty != TSS32_BUSY)
+            || (tr.limit as u64) < TSS_IOMAP_BASE + 1
+        {
             return Err(Fault::GP0);
         }
         let base = self.read_sys(tr.base.wrapping_add(TSS_IOMAP_BASE), 2)?;
@@ -77,14 +80,20 @@ impl Cpu {
     /// Writes `size` bytes to `port` on the bus, then samples the bus lines.
     pub fn port_out(&mut self, port: u16, size: u8, value: u32) {
         let mem = &mut self.mem;
-        self.bus.get().io_write(mem, port, size, value & ones(size) as u32);
+        self.bus
+            .get()
+            .io_write(mem, port, size, value & ones(size) as u32);
         self.sync_bus();
     }
 }
 
 /// IN rAX, port: `DX` selects the DX form, else the port is `op.imm`.
 fn in_<W: Width, const DX: bool>(cpu: &mut Cpu, op: &Op) -> R {
-    let port = if DX { cpu.gpr[reg::RDX as usize] as u16 } else { op.imm as u16 };
+    let port = if DX {
+        cpu.gpr[reg::RDX as usize] as u16
+    } else {
+        op.imm as u16
+    };
     cpu.io_permission(port, W::BYTES as u8)?;
     let v = cpu.port_in(port, W::BYTES as u8);
     W::set(cpu, reg::RAX, v as u64);
@@ -93,7 +102,11 @@ fn in_<W: Width, const DX: bool>(cpu: &mut Cpu, op: &Op) -> R {
 
 /// OUT port, rAX.
 fn out<W: Width, const DX: bool>(cpu: &mut Cpu, op: &Op) -> R {
-    let port = if DX { cpu.gpr[reg::RDX as usize] as u16 } else { op.imm as u16 };
+    let port = if DX {
+        cpu.gpr[reg::RDX as usize] as u16
+    } else {
+        op.imm as u16
+    };
     cpu.io_permission(port, W::BYTES as u8)?;
     let v = W::get(cpu, reg::RAX);
     cpu.port_out(port, W::BYTES as u8, v as u32);
@@ -143,7 +156,9 @@ mod tests {
 
     /// Loads TR with a 32-bit TSS whose bitmap denies `denied` ports and ends at `limit`.
     fn tss(cpu: &mut Cpu, denied: &[u16], limit: u32, ty: u16) {
-        cpu.mem.write_bytes(TSS + TSS_IOMAP_BASE, &(IOMAP as u16).to_le_bytes()).unwrap();
+        cpu.mem
+            .write_bytes(TSS + TSS_IOMAP_BASE, &(IOMAP as u16).to_le_bytes())
+            .unwrap();
         cpu.mem.write_bytes(TSS + IOMAP, &[0u8; 0x2000]).unwrap();
         cpu.mem.write_bytes(TSS + IOMAP + 0x2000, &[0xFF]).unwrap();
         for &p in denied {
@@ -166,7 +181,11 @@ mod tests {
         let mut cpu = real();
         cpu.tr = Segment::from_cache(0, 0, 0, attr::P | 0x3);
         exec_one(&mut cpu, &[0xE4, 0x80]).unwrap(); // in al, 0x80
-        assert_eq!(cpu.gpr[reg::RAX as usize] & 0xFF, 0xFF, "an open bus reads all ones");
+        assert_eq!(
+            cpu.gpr[reg::RAX as usize] & 0xFF,
+            0xFF,
+            "an open bus reads all ones"
+        );
     }
 
     #[test]
@@ -205,7 +224,9 @@ mod tests {
         cpu.gpr[reg::RDX as usize] = 0x400;
         assert_eq!(exec_one(&mut cpu, &[0xEC]), Err(Fault::GP0));
         // A map base beyond the limit denies every port.
-        cpu.mem.write_bytes(TSS + TSS_IOMAP_BASE, &0xFFFFu16.to_le_bytes()).unwrap();
+        cpu.mem
+            .write_bytes(TSS + TSS_IOMAP_BASE, &0xFFFFu16.to_le_bytes())
+            .unwrap();
         cpu.gpr[reg::RDX as usize] = 0;
         assert_eq!(exec_one(&mut cpu, &[0xEC]), Err(Fault::GP0));
     }
@@ -226,7 +247,11 @@ mod tests {
         cpu.write_flags(bit::VM, bit::VM);
         assert_eq!(cpu.mode, Mode::V8086);
         exec_one(&mut cpu, &[0xE4, 0x61]).unwrap();
-        assert_eq!(exec_one(&mut cpu, &[0xE4, 0x60]), Err(Fault::GP0), "even with IOPL 3");
+        assert_eq!(
+            exec_one(&mut cpu, &[0xE4, 0x60]),
+            Err(Fault::GP0),
+            "even with IOPL 3"
+        );
     }
 
     #[test]

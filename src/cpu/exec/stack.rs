@@ -97,7 +97,9 @@ fn pop_m<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
 pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
     let ins = d.ins;
     match ins.mnemonic() {
-        M::Push | M::Pop if d.is_reg(0) && ins.op0_register().is_segment_register() => super::segment::decode_push_pop_sreg(d, op),
+        M::Push | M::Pop if d.is_reg(0) && ins.op0_register().is_segment_register() => {
+            super::segment::decode_push_pop_sreg(d, op)
+        }
         M::Push => {
             let size = d.op_size(0);
             if d.is_reg(0) {
@@ -139,7 +141,16 @@ fn iopl(cpu: &Cpu) -> u64 {
 fn pusha<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
     let mask = cpu.sp_mask();
     let mut sp = cpu.gpr[reg::RSP as usize] & mask;
-    for r in [reg::RAX, reg::RCX, reg::RDX, reg::RBX, reg::RSP, reg::RBP, reg::RSI, reg::RDI] {
+    for r in [
+        reg::RAX,
+        reg::RCX,
+        reg::RDX,
+        reg::RBX,
+        reg::RSP,
+        reg::RBP,
+        reg::RSI,
+        reg::RDI,
+    ] {
         sp = sp.wrapping_sub(W::BYTES) & mask;
         let v = W::get(cpu, r);
         cpu.write::<W>(sreg::SS, sp, v)?;
@@ -157,7 +168,19 @@ fn popa<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
     for (i, slot) in v.iter_mut().enumerate() {
         *slot = cpu.read::<W>(sreg::SS, sp.wrapping_add(i as u64 * W::BYTES) & mask)?;
     }
-    for (i, r) in [reg::RDI, reg::RSI, reg::RBP, reg::RSP, reg::RBX, reg::RDX, reg::RCX, reg::RAX].into_iter().enumerate() {
+    for (i, r) in [
+        reg::RDI,
+        reg::RSI,
+        reg::RBP,
+        reg::RSP,
+        reg::RBX,
+        reg::RDX,
+        reg::RCX,
+        reg::RAX,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         if r != reg::RSP {
             W::set(cpu, r, v[i]);
         }
@@ -187,7 +210,11 @@ fn pushf<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
 fn popf<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
     let (mut v, sp) = cpu.peek::<W>(0)?;
     let iopl = iopl(cpu);
-    let wide = if W::BYTES > 2 { bit::AC | bit::ID | bit::RF } else { 0 };
+    let wide = if W::BYTES > 2 {
+        bit::AC | bit::ID | bit::RF
+    } else {
+        0
+    };
     let mut mask = bit::ARITH | bit::TF | bit::DF | bit::NT | wide;
     match cpu.mode {
         Mode::Real => {
@@ -275,7 +302,11 @@ fn decode_frame(d: &Decoded, op: &mut Op) -> Option<Flow> {
     let ins = d.ins;
     let (run, flow): (crate::cpu::Handler, Flow) = match ins.code() {
         // PUSHA/POPA are #UD in 64-bit mode (the decoder already calls them invalid there).
-        _ if d.bits == 64 && matches!(ins.mnemonic(), M::Pusha | M::Pushad | M::Popa | M::Popad) => return None,
+        _ if d.bits == 64
+            && matches!(ins.mnemonic(), M::Pusha | M::Pushad | M::Popa | M::Popad) =>
+        {
+            return None
+        }
         Code::Pushaw => (pusha::<U16>, Flow::Next),
         Code::Pushad => (pusha::<U32>, Flow::Next),
         Code::Popaw => (popa::<U16>, Flow::Next),
@@ -346,7 +377,10 @@ mod tests {
         let mut cpu = real();
         cpu.gpr[reg::RSP as usize] = STACK;
         let f = popf_with(&mut cpu, &[0x66, 0x9D], ALL).unwrap(); // popfd
-        assert_eq!(f, ALL & !(bit::VM | bit::VIP | bit::VIF | bit::RF) | bit::FIXED1);
+        assert_eq!(
+            f,
+            ALL & !(bit::VM | bit::VIP | bit::VIF | bit::RF) | bit::FIXED1
+        );
         assert_eq!(get(&cpu, reg::RSP), STACK + 4);
     }
 
@@ -365,8 +399,14 @@ mod tests {
         let mut cpu = flat32();
         cpu.gpr[reg::RSP as usize] = STACK;
         let f = popf_with(&mut cpu, &[0x9D], bit::IOPL | bit::IF | bit::CF).unwrap();
-        assert_eq!(f & (bit::IOPL | bit::IF | bit::CF), bit::IOPL | bit::IF | bit::CF);
-        assert!(cpu.end_block, "IF changed: interrupts are sampled after the block");
+        assert_eq!(
+            f & (bit::IOPL | bit::IF | bit::CF),
+            bit::IOPL | bit::IF | bit::CF
+        );
+        assert!(
+            cpu.end_block,
+            "IF changed: interrupts are sampled after the block"
+        );
     }
 
     #[test]
@@ -394,8 +434,16 @@ mod tests {
         let mut cpu = long64();
         cpu.gpr[reg::RSP as usize] = STACK;
         cpu.flags.bits |= bit::VIP | bit::RF;
-        let f = popf_with(&mut cpu, &[0x9D], bit::VM | bit::VIF | bit::RF | bit::ID | bit::DF).unwrap();
-        assert_eq!(f & (bit::VM | bit::VIF | bit::RF | bit::VIP | bit::ID | bit::DF), bit::VIP | bit::ID | bit::DF);
+        let f = popf_with(
+            &mut cpu,
+            &[0x9D],
+            bit::VM | bit::VIF | bit::RF | bit::ID | bit::DF,
+        )
+        .unwrap();
+        assert_eq!(
+            f & (bit::VM | bit::VIF | bit::RF | bit::VIP | bit::ID | bit::DF),
+            bit::VIP | bit::ID | bit::DF
+        );
         assert_eq!(get(&cpu, reg::RSP), STACK + 8);
     }
 
@@ -403,7 +451,10 @@ mod tests {
     fn popf_in_v8086_mode_with_iopl_3_keeps_iopl() {
         let mut cpu = v86(3, false);
         let f = popf_with(&mut cpu, &[0x9D], bit::IF | bit::NT).unwrap();
-        assert_eq!(f & (bit::IF | bit::NT | bit::IOPL | bit::VM), bit::IF | bit::NT | bit::IOPL | bit::VM);
+        assert_eq!(
+            f & (bit::IF | bit::NT | bit::IOPL | bit::VM),
+            bit::IF | bit::NT | bit::IOPL | bit::VM
+        );
         let f = popf_with(&mut cpu, &[0x9D], 0).unwrap();
         assert_eq!(f & bit::IOPL, bit::IOPL);
     }
@@ -413,7 +464,11 @@ mod tests {
         let mut cpu = v86(0, false);
         assert_eq!(popf_with(&mut cpu, &[0x9D], 0), Err(Fault::GP0));
         assert_eq!(get(&cpu, reg::RSP), STACK, "nothing popped");
-        assert_eq!(exec_one(&mut cpu, &[0x9C]), Err(Fault::GP0), "PUSHF traps too");
+        assert_eq!(
+            exec_one(&mut cpu, &[0x9C]),
+            Err(Fault::GP0),
+            "PUSHF traps too"
+        );
     }
 
     #[test]
@@ -454,7 +509,11 @@ mod tests {
         cpu.mem.read_bytes(STACK - 2, &mut b);
         let image = u16::from_le_bytes(b) as u64;
         assert_eq!(image & (bit::IF | bit::IOPL), bit::IF | bit::IOPL);
-        assert_eq!(exec_one(&mut cpu, &[0x66, 0x9C]), Err(Fault::GP0), "PUSHFD traps");
+        assert_eq!(
+            exec_one(&mut cpu, &[0x66, 0x9C]),
+            Err(Fault::GP0),
+            "PUSHFD traps"
+        );
     }
 
     #[test]
@@ -496,7 +555,12 @@ mod tests {
     #[test]
     fn pusha_that_faults_changes_no_register() {
         let mut cpu = flat32();
-        let mut ss = Segment::from_cache(0x10, 0, 0x0FFF, crate::cpu::segment::attr::DATA_RW | crate::cpu::segment::attr::DB);
+        let mut ss = Segment::from_cache(
+            0x10,
+            0,
+            0x0FFF,
+            crate::cpu::segment::attr::DATA_RW | crate::cpu::segment::attr::DB,
+        );
         ss.refresh(cpu.mode, sreg::SS);
         cpu.segs[sreg::SS as usize] = ss;
         cpu.gpr[reg::RSP as usize] = 0x10;
@@ -508,8 +572,12 @@ mod tests {
     fn enter_builds_a_nested_frame_and_leave_undoes_it() {
         let mut cpu = flat32();
         // An enclosing frame at EBP = 0x2000 with two frame pointers below it.
-        cpu.mem.write_bytes(0x1FFC, &0x1111_1111u32.to_le_bytes()).unwrap();
-        cpu.mem.write_bytes(0x1FF8, &0x2222_2222u32.to_le_bytes()).unwrap();
+        cpu.mem
+            .write_bytes(0x1FFC, &0x1111_1111u32.to_le_bytes())
+            .unwrap();
+        cpu.mem
+            .write_bytes(0x1FF8, &0x2222_2222u32.to_le_bytes())
+            .unwrap();
         cpu.gpr[reg::RBP as usize] = 0x2000;
         cpu.gpr[reg::RSP as usize] = 0x3000;
         exec_one(&mut cpu, &[0xC8, 0x10, 0x00, 0x03]).unwrap(); // enter 16, 3
@@ -535,13 +603,20 @@ mod tests {
         cpu.gpr[reg::RBP as usize] = 0x5000;
         cpu.gpr[reg::RSP as usize] = 0x3000;
         exec_one(&mut cpu, &[0xC8, 0x20, 0x00, 0x00]).unwrap(); // enter 32, 0
-        assert_eq!((get(&cpu, reg::RBP), get(&cpu, reg::RSP)), (0x2FF8, 0x2FF8 - 32));
+        assert_eq!(
+            (get(&cpu, reg::RBP), get(&cpu, reg::RSP)),
+            (0x2FF8, 0x2FF8 - 32)
+        );
         cpu.gpr[reg::RSP as usize] = 0x3000;
         cpu.gpr[reg::RBP as usize] = 0x5000;
         exec_one(&mut cpu, &[0xC8, 0x00, 0x00, 0x01]).unwrap(); // enter 0, 1
         let mut b = [0u8; 8];
         cpu.mem.read_bytes(0x2FF0, &mut b);
-        assert_eq!(u64::from_le_bytes(b), 0x2FF8, "level 1 pushes only the frame pointer");
+        assert_eq!(
+            u64::from_le_bytes(b),
+            0x2FF8,
+            "level 1 pushes only the frame pointer"
+        );
         assert_eq!((get(&cpu, reg::RBP), get(&cpu, reg::RSP)), (0x2FF8, 0x2FF0));
     }
 
@@ -555,7 +630,10 @@ mod tests {
         cpu.segs[sreg::SS as usize] = ss;
         cpu.gpr[reg::RSP as usize] = 0x100;
         cpu.gpr[reg::RBP as usize] = 0x800;
-        assert_eq!(exec_one(&mut cpu, &[0x66, 0xC8, 0x00, 0x02, 0x00]), Err(Fault::ss(0))); // enter 0x200, 0
+        assert_eq!(
+            exec_one(&mut cpu, &[0x66, 0xC8, 0x00, 0x02, 0x00]),
+            Err(Fault::ss(0))
+        ); // enter 0x200, 0
         assert_eq!((get(&cpu, reg::RSP), get(&cpu, reg::RBP)), (0x100, 0x800));
     }
 }

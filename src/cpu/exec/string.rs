@@ -18,7 +18,6 @@ use iced_x86::{Instruction, Mnemonic as M, OpKind};
 
 use super::R;
 use crate::cpu::decode::{Decoded, Flow};
-use crate::cpu::fault::Fault;
 use crate::cpu::flags::{bit, FlagOp};
 use crate::cpu::mmu::paging::Access;
 use crate::cpu::operand::ASIZE_MASK;
@@ -55,122 +54,186 @@ fn set_areg<const A: u8>(cpu: &mut Cpu, r: u8, v: u64) {
     };
 }
 
-/// The per-element change of rSI/rDI: +size, or -size when EFLAGS.DF is set.
-#[inline(always)]
-fn delta<W: Width>(cpu: &Cpu) -> u64 {
-    if cpu.flags.has(bit::DF) {
-        W::BYTES.wrapping_neg()
-    } else {
-        W::BYTES
-    }
-}
-
 impl Cpu {
     /// Instructions retired before `op` started: the run loop adds a block's ops to `icount`
     /// only when the block ends, so the ops before `op` in its block are counted here.
     pub(crate) fn retired_before(&self, op: &Op) -> u64 {
         let j = (op as *const Op as usize).wrapping_sub(self.block_ops) / std::mem::size_of::<Op>();
-        self.icount + if j < crate::cpu::icache::MAX_BLOCK { j as u64 } else { 0 }
+        self.icount
+            + if j < crate::cpu::icache::MAX_BLOCK {
+                j as u64
+            } else {
+                0
+            }
+    }
+
+    /// How many iterations a REP string starting now may run before it pauses: the rest of
+    /// the instruction budget, or one under EFLAGS.TF (single-step traps after each
+    /// iteration, SDM Vol. 3A 18.3.1.4).
+    fn string_budget(&self, op: &Op) -> u64 {
+        if self.flags.has(bit::TF) {
+            return 1;
+        }
+        self.stop_at.saturating_sub(self.retired_before(op)).max(1)
     }
 
     /// Whether a REP string must pause between iterations for an event: a deliverable INTR
-    /// or NMI, a single-step trap, or a stop request from the bus.
-    #[inline]
+    /// or NMI, or a stop request. These arrive only through bus accesses, which end the
+    /// block when they report one, so `end_block` guards the full test.
+    #[inline(always)]
     fn string_must_pause(&self) -> bool {
-        (self.intr && self.flags.has(bit::IF))
-            || (self.nmi_pending && !self.nmi_blocked)
-            || self.stop_requested
-            || self.flags.has(bit::TF)
+        self.end_block
+            && ((self.intr && self.flags.has(bit::IF))
+                || (self.nmi_pending && !self.nmi_blocked)
+                || self.stop_requested)
     }
 }
 
-/// Runs a REP string: `step(cpu, max)` performs between 1 and `max` iterations (updating
-/// rSI/rDI, never rCX) and returns how many; this driver decrements rCX, ends at rCX = 0 and
-/// accounts virtual time (SDM Vol. 2 REP, Operation).
+/// The rSI/rDI offsets a string works on, at the address size, kept in locals while a REP
+/// runs and written back when it ends, pauses or faults; `d` is the per-element step.
+#[derive(Clone, Copy)]
+struct Cursor {
+    si: u64,
+    di: u64,
+    d: u64,
+}
+
+impl Cursor {
+    /// The cursor at rSI/rDI, moving by `W` in the direction EFLAGS.DF gives.
+    #[inline(always)]
+    fn new<W: Width, const A: u8>(cpu: &Cpu) -> Cursor {
+        let d = if cpu.flags.has(bit::DF) {
+            W::BYTES.wrapping_neg()
+        } else {
+            W::BYTES
+        };
+        Cursor {
+            si: areg::<A>(cpu, reg::RSI),
+            di: areg::<A>(cpu, reg::RDI),
+            d,
+        }
+    }
+
+    /// Whether the string goes down (EFLAGS.DF set).
+    #[inline(always)]
+    fn back(&self) -> bool {
+        self.d as i64 <= 0
+    }
+
+    /// Steps rSI past one element.
+    #[inline(always)]
+    fn next_si<const A: u8>(&mut self) {
+        self.si = self.si.wrapping_add(self.d) & ASIZE_MASK[A as usize];
+    }
+
+    /// Steps rDI past one element.
+    #[inline(always)]
+    fn next_di<const A: u8>(&mut self) {
+        self.di = self.di.wrapping_add(self.d) & ASIZE_MASK[A as usize];
+    }
+
+    /// Writes the registers the string uses (`SI`, `DI`) back.
+    #[inline(always)]
+    fn store<const A: u8, const SI: bool, const DI: bool>(&self, cpu: &mut Cpu) {
+        if SI {
+            set_areg::<A>(cpu, reg::RSI, self.si);
+        }
+        if DI {
+            set_areg::<A>(cpu, reg::RDI, self.di);
+        }
+    }
+}
+
+/// Runs a string instruction with REP kind `K` (SDM Vol. 2 REP, Operation): `bulk` may do
+/// up to `max` iterations at once and returns how many (0 when it cannot), `one` does a
+/// single iteration. `COMPARE` makes REPE/REPNE test ZF after each iteration; `SI`/`DI` name
+/// the registers the string advances. rCX counts down at the address size `A`.
+///
+/// The registers reflect every completed iteration on every way out: a fault leaves them at
+/// the faulting iteration, and a pause (budget, event) leaves RIP at the instruction. Each
+/// iteration retires as one instruction; the run loop adds one for the op itself.
 #[inline(always)]
-fn repeat<const A: u8>(cpu: &mut Cpu, op: &Op, mut step: impl FnMut(&mut Cpu, u64) -> Result<u64, Fault>) -> R {
-    if areg::<A>(cpu, reg::RCX) == 0 {
+fn string<const A: u8, const K: u8, const COMPARE: bool, const SI: bool, const DI: bool>(
+    cpu: &mut Cpu,
+    op: &Op,
+    mut cur: Cursor,
+    mut bulk: impl FnMut(&mut Cpu, &mut Cursor, u64) -> u64,
+    mut one: impl FnMut(&mut Cpu, &mut Cursor) -> R,
+) -> R {
+    if K == NONE {
+        one(cpu, &mut cur)?;
+        cur.store::<A, SI, DI>(cpu);
+        return Ok(());
+    }
+    let mut count = areg::<A>(cpu, reg::RCX);
+    if count == 0 {
         return Ok(());
     }
     // The run loop budgeted this op as one instruction; at least one iteration always runs,
     // so a paused string still makes progress.
-    let budget = cpu.stop_at.saturating_sub(cpu.retired_before(op)).max(1);
+    let budget = cpu.string_budget(op);
     let mut done = 0u64;
-    loop {
-        let count = areg::<A>(cpu, reg::RCX);
-        let n = match step(cpu, count.min(budget - done)) {
-            Ok(n) => n,
-            Err(f) => {
-                // The completed iterations retired; the faulting one did not.
-                cpu.icount += done;
-                return Err(f);
-            }
+    let paused = loop {
+        let n = match bulk(cpu, &mut cur, count.min(budget - done)) {
+            0 => match one(cpu, &mut cur) {
+                Ok(()) => 1,
+                Err(f) => {
+                    // The completed iterations retired; the faulting one did not.
+                    cur.store::<A, SI, DI>(cpu);
+                    set_areg::<A>(cpu, reg::RCX, count);
+                    cpu.icount += done;
+                    return Err(f);
+                }
+            },
+            n => n,
         };
         done += n;
-        let count = count - n;
-        set_areg::<A>(cpu, reg::RCX, count);
-        if count == 0 {
-            cpu.icount += done - 1;
-            if done > 1 {
-                // Later ops in this block were budgeted as if this one retired once.
-                cpu.end_block = true;
-            }
-            return Ok(());
+        count -= n;
+        // REPE stops on the first difference, REPNE on the first match.
+        if count == 0 || (COMPARE && cpu.flags.zf() != (K == REPE)) {
+            break false;
         }
         if done >= budget || cpu.string_must_pause() {
-            cpu.icount += done - 1;
-            cpu.set_rip(cpu.rip().wrapping_sub(op.len as u64));
-            cpu.end_block = true;
-            return Ok(());
+            break true;
         }
+    };
+    cur.store::<A, SI, DI>(cpu);
+    set_areg::<A>(cpu, reg::RCX, count);
+    cpu.icount += done - 1;
+    if paused {
+        cpu.set_rip(cpu.rip().wrapping_sub(op.len as u64));
+        cpu.end_block = true;
+    } else if done > 1 {
+        // Later ops in this block were budgeted as if this one retired once.
+        cpu.end_block = true;
     }
+    Ok(())
 }
 
-/// Runs a REPE/REPNE compare: like [`repeat`], but it also ends when ZF says so.
+/// No bulk path: every iteration takes the per-element path.
 #[inline(always)]
-fn repeat_cmp<const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op, mut step: impl FnMut(&mut Cpu) -> R) -> R {
-    if areg::<A>(cpu, reg::RCX) == 0 {
-        return Ok(());
-    }
-    let budget = cpu.stop_at.saturating_sub(cpu.retired_before(op)).max(1);
-    let mut done = 0u64;
-    loop {
-        if let Err(f) = step(cpu) {
-            cpu.icount += done;
-            return Err(f);
-        }
-        done += 1;
-        let count = areg::<A>(cpu, reg::RCX).wrapping_sub(1);
-        set_areg::<A>(cpu, reg::RCX, count);
-        // REPE stops on the first difference, REPNE on the first match.
-        if count & ASIZE_MASK[A as usize] == 0 || cpu.flags.zf() != (K == REPE) {
-            cpu.icount += done - 1;
-            if done > 1 {
-                cpu.end_block = true;
-            }
-            return Ok(());
-        }
-        if done >= budget || cpu.string_must_pause() {
-            cpu.icount += done - 1;
-            cpu.set_rip(cpu.rip().wrapping_sub(op.len as u64));
-            cpu.end_block = true;
-            return Ok(());
-        }
-    }
+fn no_bulk(_: &mut Cpu, _: &mut Cursor, _: u64) -> u64 {
+    0
 }
 
 /// The host address of `len` bytes at linear `lin` (inside one page) for a bulk access, from
 /// the TLB or by filling its entry. Any fault is left for the per-element path to raise in
 /// the architectural order, so this only answers "not here".
 fn bulk_ptr(cpu: &mut Cpu, lin: u64, len: u64, write: bool) -> Option<usize> {
-    let hit = if write { cpu.tlb.write_ptr(lin, len) } else { cpu.tlb.read_ptr(lin, len) };
+    let hit = if write {
+        cpu.tlb.write_ptr(lin, len)
+    } else {
+        cpu.tlb.read_ptr(lin, len)
+    };
     if hit.is_some() {
         return hit;
     }
     // Source and destination may share a TLB slot (buffers 4 MiB apart): fill the entry
     // again; a pointer taken before the other fill stays valid, as RAM never moves.
     let who = cpu.data_privilege();
-    let t = cpu.translate(lin, if write { Access::Write } else { Access::Read }, who).ok()?;
+    let t = cpu
+        .translate(lin, if write { Access::Write } else { Access::Read }, who)
+        .ok()?;
     let backing = cpu.mem.backing(t.phys);
     cpu.tlb_fill(lin, &t, backing);
     if write {
@@ -192,7 +255,14 @@ struct Span {
 /// with `back`), stay inside one page, inside the address-size wrap and inside the segment
 /// window, up to `max`.
 #[inline]
-fn bulk_span<W: Width, const A: u8>(cpu: &Cpu, seg: u8, off: u64, max: u64, write: bool, back: bool) -> Option<Span> {
+fn bulk_span<W: Width, const A: u8>(
+    cpu: &Cpu,
+    seg: u8,
+    off: u64,
+    max: u64,
+    write: bool,
+    back: bool,
+) -> Option<Span> {
     let s = cpu.seg(seg);
     let lin = s.lin_base.wrapping_add(off) & cpu.lin_mask;
     let in_page = lin & 0xFFF;
@@ -211,32 +281,58 @@ fn bulk_span<W: Width, const A: u8>(cpu: &Cpu, seg: u8, off: u64, max: u64, writ
         return None;
     }
     let below = if back { (n - 1) * W::BYTES } else { 0 };
-    let span = Span { n, lo: off - below, lin_lo: lin - below };
+    let span = Span {
+        n,
+        lo: off - below,
+        lin_lo: lin - below,
+    };
     let bytes = n * W::BYTES;
-    let ok = if write { s.write_ok(span.lo, bytes) } else { s.read_ok(span.lo, bytes) };
+    let ok = if write {
+        s.write_ok(span.lo, bytes)
+    } else {
+        s.read_ok(span.lo, bytes)
+    };
     ok.then_some(span)
 }
 
 /// Copies up to `max` elements through host pointers in the direction EFLAGS.DF gives;
 /// returns how many (0 if the bulk path does not apply here and one element must take the
 /// slow path).
-fn movs_bulk<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, max: u64, back: bool) -> u64 {
-    let si = areg::<A>(cpu, reg::RSI);
-    let di = areg::<A>(cpu, reg::RDI);
-    let Some(s) = bulk_span::<W, A>(cpu, op.seg, si, max, false, back) else { return 0 };
-    let Some(d) = bulk_span::<W, A>(cpu, sreg::ES, di, s.n, true, back) else { return 0 };
+fn movs_bulk<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, cur: &mut Cursor, max: u64) -> u64 {
+    if max < 2 {
+        return 0;
+    }
+    let back = cur.back();
+    let Some(s) = bulk_span::<W, A>(cpu, op.seg, cur.si, max, false, back) else {
+        return 0;
+    };
+    let Some(d) = bulk_span::<W, A>(cpu, sreg::ES, cur.di, s.n, true, back) else {
+        return 0;
+    };
     // The destination run may be shorter: keep the source run's end where the string starts.
     let n = d.n;
     let bytes = n * W::BYTES;
-    let src_lin = if back { s.lin_lo + (s.n - n) * W::BYTES } else { s.lin_lo };
-    let Some(src) = bulk_ptr(cpu, src_lin, bytes, false) else { return 0 };
-    let Some(dst) = bulk_ptr(cpu, d.lin_lo, bytes, true) else { return 0 };
+    let src_lin = if back {
+        s.lin_lo + (s.n - n) * W::BYTES
+    } else {
+        s.lin_lo
+    };
+    let Some(src) = bulk_ptr(cpu, src_lin, bytes, false) else {
+        return 0;
+    };
+    let Some(dst) = bulk_ptr(cpu, d.lin_lo, bytes, true) else {
+        return 0;
+    };
     let len = bytes as usize;
     let w = W::BYTES as usize;
     // An element-by-element copy differs from a memmove only when the destination overlaps
     // the part of the source still to be read: ahead of it going up, behind it going down.
     // There the processor's order makes the pattern repeat, so copy in that order.
-    let hazard = if back { src > dst && src < dst + len } else { dst > src && dst < src + len };
+    let hazard = if back {
+        src > dst && src < dst + len
+    } else {
+        dst > src && dst < src + len
+    };
     if hazard {
         for i in 0..n as usize {
             let o = if back { len - w - i * w } else { i * w };
@@ -250,18 +346,25 @@ fn movs_bulk<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, max: u64, back: bool
         unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, len) };
     }
     let step = if back { bytes.wrapping_neg() } else { bytes };
-    set_areg::<A>(cpu, reg::RSI, si.wrapping_add(step));
-    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(step));
+    cur.si = cur.si.wrapping_add(step) & ASIZE_MASK[A as usize];
+    cur.di = cur.di.wrapping_add(step) & ASIZE_MASK[A as usize];
     n
 }
 
 /// Fills up to `max` elements through a host pointer in the direction EFLAGS.DF gives;
 /// returns how many.
-fn stos_bulk<W: Width, const A: u8>(cpu: &mut Cpu, max: u64, back: bool) -> u64 {
-    let di = areg::<A>(cpu, reg::RDI);
-    let Some(d) = bulk_span::<W, A>(cpu, sreg::ES, di, max, true, back) else { return 0 };
+fn stos_bulk<W: Width, const A: u8>(cpu: &mut Cpu, cur: &mut Cursor, max: u64) -> u64 {
+    if max < 2 {
+        return 0;
+    }
+    let back = cur.back();
+    let Some(d) = bulk_span::<W, A>(cpu, sreg::ES, cur.di, max, true, back) else {
+        return 0;
+    };
     let bytes = d.n * W::BYTES;
-    let Some(dst) = bulk_ptr(cpu, d.lin_lo, bytes, true) else { return 0 };
+    let Some(dst) = bulk_ptr(cpu, d.lin_lo, bytes, true) else {
+        return 0;
+    };
     let v = W::get(cpu, reg::RAX);
     // SAFETY: `dst` maps `bytes` writable bytes of one RAM page (`bulk_ptr`), and nothing
     // else refers to that guest memory while the slice lives.
@@ -284,171 +387,115 @@ fn stos_bulk<W: Width, const A: u8>(cpu: &mut Cpu, max: u64, back: bool) -> u64 
         }
     }
     let step = if back { bytes.wrapping_neg() } else { bytes };
-    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(step));
+    cur.di = cur.di.wrapping_add(step) & ASIZE_MASK[A as usize];
     d.n
 }
 
-/// One MOVS element: `ES:[rDI] = seg:[rSI]`, then both advance.
-#[inline(always)]
-fn movs_one<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, d: u64) -> R {
-    let si = areg::<A>(cpu, reg::RSI);
-    let di = areg::<A>(cpu, reg::RDI);
-    let v = cpu.read::<W>(op.seg, si)?;
-    cpu.write::<W>(sreg::ES, di, v)?;
-    set_areg::<A>(cpu, reg::RSI, si.wrapping_add(d));
-    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(d));
-    Ok(())
-}
-
+/// MOVS: `ES:[rDI] = seg:[rSI]`.
 fn movs<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
-    let d = delta::<W>(cpu);
-    if K == NONE {
-        return movs_one::<W, A>(cpu, op, d);
-    }
-    let back = d != W::BYTES;
-    repeat::<A>(cpu, op, |cpu, max| {
-        if max > 1 {
-            let n = movs_bulk::<W, A>(cpu, op, max, back);
-            if n > 0 {
-                return Ok(n);
-            }
-        }
-        movs_one::<W, A>(cpu, op, d).map(|_| 1)
-    })
+    let cur = Cursor::new::<W, A>(cpu);
+    string::<A, K, false, true, true>(
+        cpu,
+        op,
+        cur,
+        |cpu, cur, max| movs_bulk::<W, A>(cpu, op, cur, max),
+        |cpu, cur| {
+            let v = cpu.read::<W>(op.seg, cur.si)?;
+            cpu.write::<W>(sreg::ES, cur.di, v)?;
+            cur.next_si::<A>();
+            cur.next_di::<A>();
+            Ok(())
+        },
+    )
 }
 
-/// One STOS element: `ES:[rDI] = rAX`, then rDI advances.
-#[inline(always)]
-fn stos_one<W: Width, const A: u8>(cpu: &mut Cpu, d: u64) -> R {
-    let di = areg::<A>(cpu, reg::RDI);
-    let v = W::get(cpu, reg::RAX);
-    cpu.write::<W>(sreg::ES, di, v)?;
-    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(d));
-    Ok(())
-}
-
+/// STOS: `ES:[rDI] = rAX`.
 fn stos<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
-    let d = delta::<W>(cpu);
-    if K == NONE {
-        return stos_one::<W, A>(cpu, d);
-    }
-    let back = d != W::BYTES;
-    repeat::<A>(cpu, op, |cpu, max| {
-        if max > 1 {
-            let n = stos_bulk::<W, A>(cpu, max, back);
-            if n > 0 {
-                return Ok(n);
-            }
-        }
-        stos_one::<W, A>(cpu, d).map(|_| 1)
+    let cur = Cursor::new::<W, A>(cpu);
+    string::<A, K, false, false, true>(cpu, op, cur, stos_bulk::<W, A>, |cpu, cur| {
+        let v = W::get(cpu, reg::RAX);
+        cpu.write::<W>(sreg::ES, cur.di, v)?;
+        cur.next_di::<A>();
+        Ok(())
     })
 }
 
-/// One LODS element: `rAX = seg:[rSI]`, then rSI advances.
-#[inline(always)]
-fn lods_one<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, d: u64) -> R {
-    let si = areg::<A>(cpu, reg::RSI);
-    let v = cpu.read::<W>(op.seg, si)?;
-    W::set(cpu, reg::RAX, v);
-    set_areg::<A>(cpu, reg::RSI, si.wrapping_add(d));
-    Ok(())
-}
-
+/// LODS: `rAX = seg:[rSI]`.
 fn lods<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
-    let d = delta::<W>(cpu);
-    if K == NONE {
-        return lods_one::<W, A>(cpu, op, d);
-    }
-    repeat::<A>(cpu, op, |cpu, _| lods_one::<W, A>(cpu, op, d).map(|_| 1))
+    let cur = Cursor::new::<W, A>(cpu);
+    string::<A, K, false, true, false>(cpu, op, cur, no_bulk, |cpu, cur| {
+        let v = cpu.read::<W>(op.seg, cur.si)?;
+        W::set(cpu, reg::RAX, v);
+        cur.next_si::<A>();
+        Ok(())
+    })
 }
 
-/// One CMPS element: the flags of `seg:[rSI] - ES:[rDI]`, then both advance.
-#[inline(always)]
-fn cmps_one<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, d: u64) -> R {
-    let si = areg::<A>(cpu, reg::RSI);
-    let di = areg::<A>(cpu, reg::RDI);
-    let a = cpu.read::<W>(op.seg, si)?;
-    let b = cpu.read::<W>(sreg::ES, di)?;
-    cpu.flags.set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
-    set_areg::<A>(cpu, reg::RSI, si.wrapping_add(d));
-    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(d));
-    Ok(())
-}
-
+/// CMPS: the flags of `seg:[rSI] - ES:[rDI]`.
 fn cmps<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
-    let d = delta::<W>(cpu);
-    if K == NONE {
-        return cmps_one::<W, A>(cpu, op, d);
-    }
-    repeat_cmp::<A, K>(cpu, op, |cpu| cmps_one::<W, A>(cpu, op, d))
+    let cur = Cursor::new::<W, A>(cpu);
+    string::<A, K, true, true, true>(cpu, op, cur, no_bulk, |cpu, cur| {
+        let a = cpu.read::<W>(op.seg, cur.si)?;
+        let b = cpu.read::<W>(sreg::ES, cur.di)?;
+        cpu.flags
+            .set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
+        cur.next_si::<A>();
+        cur.next_di::<A>();
+        Ok(())
+    })
 }
 
-/// One SCAS element: the flags of `rAX - ES:[rDI]`, then rDI advances.
-#[inline(always)]
-fn scas_one<W: Width, const A: u8>(cpu: &mut Cpu, d: u64) -> R {
-    let di = areg::<A>(cpu, reg::RDI);
-    let b = cpu.read::<W>(sreg::ES, di)?;
-    let a = W::get(cpu, reg::RAX);
-    cpu.flags.set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
-    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(d));
-    Ok(())
-}
-
+/// SCAS: the flags of `rAX - ES:[rDI]`.
 fn scas<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
-    let d = delta::<W>(cpu);
-    if K == NONE {
-        return scas_one::<W, A>(cpu, d);
-    }
-    repeat_cmp::<A, K>(cpu, op, |cpu| scas_one::<W, A>(cpu, d))
+    let cur = Cursor::new::<W, A>(cpu);
+    string::<A, K, true, false, true>(cpu, op, cur, no_bulk, |cpu, cur| {
+        let b = cpu.read::<W>(sreg::ES, cur.di)?;
+        let a = W::get(cpu, reg::RAX);
+        cpu.flags
+            .set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
+        cur.next_di::<A>();
+        Ok(())
+    })
 }
 
-/// One INS element: `ES:[rDI] = port DX`. The destination is checked before the port is
-/// read, so a faulting store does not lose the device's data.
+/// Whether an INS/OUTS with REP kind `K` accesses the port at all (a REP with rCX = 0 does
+/// nothing, not even the permission check).
 #[inline(always)]
-fn ins_one<W: Width, const A: u8>(cpu: &mut Cpu, port: u16, d: u64) -> R {
-    let di = areg::<A>(cpu, reg::RDI);
-    cpu.probe_write(sreg::ES, di, W::BYTES as u8)?;
-    let v = cpu.port_in(port, W::BYTES as u8);
-    cpu.write::<W>(sreg::ES, di, v as u64)?;
-    set_areg::<A>(cpu, reg::RDI, di.wrapping_add(d));
-    Ok(())
+fn io_runs<const A: u8, const K: u8>(cpu: &Cpu) -> bool {
+    K == NONE || areg::<A>(cpu, reg::RCX) != 0
 }
 
+/// INS: `ES:[rDI] = port DX`. The destination is checked before the port is read, so a
+/// faulting store does not lose the device's data.
 fn ins<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let port = cpu.gpr[reg::RDX as usize] as u16;
-    let d = delta::<W>(cpu);
-    if K == NONE {
-        cpu.io_permission(port, W::BYTES as u8)?;
-        return ins_one::<W, A>(cpu, port, d);
-    }
-    if areg::<A>(cpu, reg::RCX) != 0 {
-        // The I/O permission does not change between iterations: check it once.
+    if io_runs::<A, K>(cpu) {
+        // The I/O permission does not change between iterations: checked once.
         cpu.io_permission(port, W::BYTES as u8)?;
     }
-    repeat::<A>(cpu, op, |cpu, _| ins_one::<W, A>(cpu, port, d).map(|_| 1))
+    let cur = Cursor::new::<W, A>(cpu);
+    string::<A, K, false, false, true>(cpu, op, cur, no_bulk, |cpu, cur| {
+        cpu.probe_write(sreg::ES, cur.di, W::BYTES as u8)?;
+        let v = cpu.port_in(port, W::BYTES as u8);
+        cpu.write::<W>(sreg::ES, cur.di, v as u64)?;
+        cur.next_di::<A>();
+        Ok(())
+    })
 }
 
-/// One OUTS element: port DX = `seg:[rSI]`.
-#[inline(always)]
-fn outs_one<W: Width, const A: u8>(cpu: &mut Cpu, op: &Op, port: u16, d: u64) -> R {
-    let si = areg::<A>(cpu, reg::RSI);
-    let v = cpu.read::<W>(op.seg, si)?;
-    cpu.port_out(port, W::BYTES as u8, v as u32);
-    set_areg::<A>(cpu, reg::RSI, si.wrapping_add(d));
-    Ok(())
-}
-
+/// OUTS: port DX = `seg:[rSI]`.
 fn outs<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let port = cpu.gpr[reg::RDX as usize] as u16;
-    let d = delta::<W>(cpu);
-    if K == NONE {
-        cpu.io_permission(port, W::BYTES as u8)?;
-        return outs_one::<W, A>(cpu, op, port, d);
-    }
-    if areg::<A>(cpu, reg::RCX) != 0 {
+    if io_runs::<A, K>(cpu) {
         cpu.io_permission(port, W::BYTES as u8)?;
     }
-    repeat::<A>(cpu, op, |cpu, _| outs_one::<W, A>(cpu, op, port, d).map(|_| 1))
+    let cur = Cursor::new::<W, A>(cpu);
+    string::<A, K, false, true, false>(cpu, op, cur, no_bulk, |cpu, cur| {
+        let v = cpu.read::<W>(op.seg, cur.si)?;
+        cpu.port_out(port, W::BYTES as u8, v as u32);
+        cur.next_si::<A>();
+        Ok(())
+    })
 }
 
 /// The address size of a string instruction from its implicit memory operands (0, 1, 2 for
@@ -493,7 +540,10 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
     op.asize = asize;
     // The source segment (DS unless overridden); ES:rDI cannot be overridden.
     op.seg = d.mem_seg();
-    let compare = matches!(instr.mnemonic(), M::Cmpsb | M::Cmpsw | M::Cmpsd | M::Cmpsq | M::Scasb | M::Scasw | M::Scasd | M::Scasq);
+    let compare = matches!(
+        instr.mnemonic(),
+        M::Cmpsb | M::Cmpsw | M::Cmpsd | M::Cmpsq | M::Scasb | M::Scasw | M::Scasd | M::Scasq
+    );
     let k = match (instr.has_rep_prefix(), instr.has_repne_prefix()) {
         (false, false) => NONE,
         // F2 on the non-comparing strings repeats like F3 (as on Intel processors).
@@ -524,6 +574,7 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
 pub(crate) mod tests {
     use super::*;
     use crate::cpu::decode::translate;
+    use crate::cpu::fault::Fault;
     use crate::cpu::{Model, Segment};
     use crate::mem::PhysMem;
     use iced_x86::{Decoder, DecoderOptions};
@@ -596,7 +647,11 @@ pub(crate) mod tests {
         // F2 0F 10 C1 is MOVSD xmm0, xmm1: no implicit string operands.
         let ins = Decoder::with_ip(64, &[0xF2, 0x0F, 0x10, 0xC1], 0, DecoderOptions::NONE).decode();
         assert_eq!(ins.mnemonic(), M::Movsd);
-        let d = Decoded { ins: &ins, bits: 64, model: Model::Modern };
+        let d = Decoded {
+            ins: &ins,
+            bits: 64,
+            model: Model::Modern,
+        };
         assert!(decode(&d, &mut Op::new(4)).is_none());
     }
 
@@ -604,13 +659,22 @@ pub(crate) mod tests {
     fn overlapping_forward_copy_repeats_the_pattern() {
         // REP MOVSB with EDI = ESI + 1 smears the first byte, element by element.
         let mut cpu = flat32();
-        cpu.mem.write_bytes(0x2000, &[0xAB, 1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        cpu.mem
+            .write_bytes(0x2000, &[0xAB, 1, 2, 3, 4, 5, 6, 7, 8])
+            .unwrap();
         set(&mut cpu, reg::RSI, 0x2000);
         set(&mut cpu, reg::RDI, 0x2001);
         set(&mut cpu, reg::RCX, 8);
         exec_one(&mut cpu, &[0xF3, 0xA4]).unwrap();
         assert_eq!(bytes(&cpu, 0x2000, 9), vec![0xAB; 9]);
-        assert_eq!((get(&cpu, reg::RSI), get(&cpu, reg::RDI), get(&cpu, reg::RCX)), (0x2008, 0x2009, 0));
+        assert_eq!(
+            (
+                get(&cpu, reg::RSI),
+                get(&cpu, reg::RDI),
+                get(&cpu, reg::RCX)
+            ),
+            (0x2008, 0x2009, 0)
+        );
         assert_eq!(cpu.icount, 7, "eight iterations: the loop adds the eighth");
         assert_eq!(cpu.rip(), 0x7002);
     }
@@ -621,14 +685,18 @@ pub(crate) mod tests {
         // last byte smears down. With EDI = ESI + 1 the result is a plain move up.
         let mut cpu = flat32();
         cpu.flags.bits |= bit::DF;
-        cpu.mem.write_bytes(0x2000, &[1, 2, 3, 4, 5, 6, 7, 8, 0xCD]).unwrap();
+        cpu.mem
+            .write_bytes(0x2000, &[1, 2, 3, 4, 5, 6, 7, 8, 0xCD])
+            .unwrap();
         set(&mut cpu, reg::RSI, 0x2008);
         set(&mut cpu, reg::RDI, 0x2007);
         set(&mut cpu, reg::RCX, 8);
         exec_one(&mut cpu, &[0xF3, 0xA4]).unwrap();
         assert_eq!(bytes(&cpu, 0x2000, 9), vec![0xCD; 9]);
         assert_eq!((get(&cpu, reg::RSI), get(&cpu, reg::RDI)), (0x2000, 0x1FFF));
-        cpu.mem.write_bytes(0x3000, &[1, 2, 3, 4, 5, 6, 7, 8, 9]).unwrap();
+        cpu.mem
+            .write_bytes(0x3000, &[1, 2, 3, 4, 5, 6, 7, 8, 9])
+            .unwrap();
         set(&mut cpu, reg::RSI, 0x3006);
         set(&mut cpu, reg::RDI, 0x3007);
         set(&mut cpu, reg::RCX, 4);
@@ -649,7 +717,10 @@ pub(crate) mod tests {
         set(&mut cpu, reg::RCX, 3000);
         exec_one(&mut cpu, &[0xF3, 0xA5]).unwrap();
         assert_eq!(bytes(&cpu, 0x50F00, 12000), data);
-        assert_eq!((get(&cpu, reg::RSI), get(&cpu, reg::RDI)), (0x10010 - 4, 0x50F00 - 4));
+        assert_eq!(
+            (get(&cpu, reg::RSI), get(&cpu, reg::RDI)),
+            (0x10010 - 4, 0x50F00 - 4)
+        );
         set(&mut cpu, reg::RAX, 0x0102_0304);
         set(&mut cpu, reg::RCX, 2000);
         exec_one(&mut cpu, &[0xF3, 0xAB]).unwrap(); // rep stosd, down from 0x50EFC
@@ -679,13 +750,18 @@ pub(crate) mod tests {
         cpu.segs[sreg::DS as usize] = Segment::real(0x1000);
         cpu.segs[sreg::ES as usize] = Segment::real(0x2000);
         cpu.update_mode();
-        cpu.mem.write_bytes(0x10000, &[0x11, 0x22, 0x33, 0x44]).unwrap();
+        cpu.mem
+            .write_bytes(0x10000, &[0x11, 0x22, 0x33, 0x44])
+            .unwrap();
         cpu.mem.write_bytes(0x1FFFE, &[0x55, 0x66]).unwrap();
         set(&mut cpu, reg::RSI, 0xABCD_0002);
         set(&mut cpu, reg::RDI, 0x0102);
         set(&mut cpu, reg::RCX, 0x7777_0003);
         exec_one(&mut cpu, &[0xF3, 0xA5]).unwrap();
-        assert_eq!(bytes(&cpu, 0x20000 + 0xFE, 6), vec![0x55, 0x66, 0x11, 0x22, 0x33, 0x44]);
+        assert_eq!(
+            bytes(&cpu, 0x20000 + 0xFE, 6),
+            vec![0x55, 0x66, 0x11, 0x22, 0x33, 0x44]
+        );
         assert_eq!(get(&cpu, reg::RSI), 0xABCD_FFFC);
         assert_eq!(get(&cpu, reg::RDI), 0x00FC);
         assert_eq!(get(&cpu, reg::RCX), 0x7777_0000);
@@ -739,8 +815,12 @@ pub(crate) mod tests {
     #[test]
     fn repne_cmps_with_equal_strings_runs_to_the_count() {
         let mut cpu = flat32();
-        cpu.mem.write_bytes(0x3000, &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
-        cpu.mem.write_bytes(0x4000, &[9, 9, 9, 9, 9, 9, 9, 9]).unwrap();
+        cpu.mem
+            .write_bytes(0x3000, &[1, 2, 3, 4, 5, 6, 7, 8])
+            .unwrap();
+        cpu.mem
+            .write_bytes(0x4000, &[9, 9, 9, 9, 9, 9, 9, 9])
+            .unwrap();
         set(&mut cpu, reg::RSI, 0x3000);
         set(&mut cpu, reg::RDI, 0x4000);
         set(&mut cpu, reg::RCX, 4);
@@ -752,7 +832,9 @@ pub(crate) mod tests {
     #[test]
     fn lods_and_stos_move_through_the_accumulator() {
         let mut cpu = long64();
-        cpu.mem.write_bytes(0x6000, &0x1122_3344_5566_7788u64.to_le_bytes()).unwrap();
+        cpu.mem
+            .write_bytes(0x6000, &0x1122_3344_5566_7788u64.to_le_bytes())
+            .unwrap();
         set(&mut cpu, reg::RSI, 0x6000);
         exec_one(&mut cpu, &[0x48, 0xAD]).unwrap(); // lodsq
         assert_eq!(get(&cpu, reg::RAX), 0x1122_3344_5566_7788);
@@ -774,7 +856,14 @@ pub(crate) mod tests {
         cpu.mem.write_bytes(0x8000, &[5, 6]).unwrap();
         exec_one(&mut cpu, &[0x67, 0xF3, 0xA4]).unwrap();
         assert_eq!(bytes(&cpu, 0x9000, 2), vec![5, 6]);
-        assert_eq!((get(&cpu, reg::RSI), get(&cpu, reg::RDI), get(&cpu, reg::RCX)), (0x8002, 0x9002, 0));
+        assert_eq!(
+            (
+                get(&cpu, reg::RSI),
+                get(&cpu, reg::RDI),
+                get(&cpu, reg::RCX)
+            ),
+            (0x8002, 0x9002, 0)
+        );
     }
 
     #[test]
@@ -784,7 +873,13 @@ pub(crate) mod tests {
         set(&mut cpu, reg::RSI, 0x8000_0000_0000_0000);
         set(&mut cpu, reg::RDI, 0x8000_0000_0000_0000);
         set(&mut cpu, reg::RCX, 0);
-        for code in [[0xF3, 0xA4], [0xF3, 0xA6], [0xF2, 0xAE], [0xF3, 0xAA], [0xF3, 0x6C]] {
+        for code in [
+            [0xF3, 0xA4],
+            [0xF3, 0xA6],
+            [0xF2, 0xAE],
+            [0xF3, 0xAA],
+            [0xF3, 0x6C],
+        ] {
             exec_one(&mut cpu, &code).unwrap();
             assert_eq!(get(&cpu, reg::RSI), 0x8000_0000_0000_0000);
             assert_eq!(cpu.icount, 0);
@@ -806,19 +901,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_pending_interrupt_pauses_after_one_iteration() {
-        // REP LODSB takes one element per step (a bulk MOVS step may move a page: no event
-        // can arise inside it, as it touches no device).
+    fn the_trap_flag_pauses_after_each_iteration() {
+        // SDM Vol. 3A 18.3.1.4: with TF set, a REP string traps after every iteration.
         let mut cpu = flat32();
-        cpu.flags.bits |= bit::IF;
-        cpu.intr = true;
+        cpu.flags.bits |= bit::TF;
         set(&mut cpu, reg::RSI, 0x2000);
+        set(&mut cpu, reg::RDI, 0x3000);
         set(&mut cpu, reg::RCX, 50);
-        exec_one(&mut cpu, &[0xF3, 0xAC]).unwrap();
-        assert_eq!((get(&cpu, reg::RCX), cpu.rip()), (49, 0x7000));
-        // With IF clear, INTR waits and the string runs to the end.
-        cpu.flags.bits &= !bit::IF;
-        exec_one(&mut cpu, &[0xF3, 0xAC]).unwrap();
+        exec_one(&mut cpu, &[0xF3, 0xA4]).unwrap();
+        assert_eq!(
+            (get(&cpu, reg::RCX), get(&cpu, reg::RDI), cpu.rip()),
+            (49, 0x3001, 0x7000)
+        );
+        cpu.flags.bits &= !bit::TF;
+        exec_one(&mut cpu, &[0xF3, 0xA4]).unwrap();
         assert_eq!((get(&cpu, reg::RCX), cpu.rip()), (0, 0x7002));
     }
 
@@ -831,7 +927,14 @@ pub(crate) mod tests {
         set(&mut cpu, reg::RCX, 10);
         let r = exec_one(&mut cpu, &[0xF3, 0xA5]);
         assert_eq!(r, Err(Fault::GP0));
-        assert_eq!((get(&cpu, reg::RSI), get(&cpu, reg::RDI), get(&cpu, reg::RCX)), (0xFFFF, 0x106, 7));
+        assert_eq!(
+            (
+                get(&cpu, reg::RSI),
+                get(&cpu, reg::RDI),
+                get(&cpu, reg::RCX)
+            ),
+            (0xFFFF, 0x106, 7)
+        );
         assert_eq!(cpu.icount, 3, "three iterations retired");
         assert_eq!(cpu.rip(), 0x7000);
     }
@@ -844,7 +947,10 @@ pub(crate) mod tests {
         set(&mut cpu, reg::RCX, 64);
         set(&mut cpu, reg::RAX, 0x90);
         exec_one(&mut cpu, &[0xF3, 0xAA]).unwrap();
-        assert!(!cpu.mem.holds_code(0x2000), "the first store invalidated the page's code");
+        assert!(
+            !cpu.mem.holds_code(0x2000),
+            "the first store invalidated the page's code"
+        );
         assert_eq!(bytes(&cpu, 0x2000, 64), vec![0x90; 64]);
     }
 }
