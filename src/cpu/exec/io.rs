@@ -1,5 +1,5 @@
 //! Port I/O: IN and OUT with an imm8 or DX port, 8/16/32-bit, and the I/O permission check
-//! that INS/OUTS share (SDM Vol. 1 19.5, "Protection of I/O ports").
+//! that INS/OUTS share (SDM Vol. 1 "Protection of I/O ports").
 
 use iced_x86::Mnemonic as M;
 
@@ -12,7 +12,7 @@ use crate::cpu::segment::attr;
 use crate::cpu::state::{reg, Mode};
 use crate::cpu::{Cpu, Op, Width, U16, U32, U8};
 
-/// Offset of the I/O map base address in a 32-bit or 64-bit TSS (SDM Vol. 3A 8.2.1, 8.7).
+/// Offset of the I/O map base address in a 32-bit or 64-bit TSS (SDM Vol. 3A "Task-State Segment", "Task Management in 64-bit Mode").
 const TSS_IOMAP_BASE: u64 = 0x66;
 /// Descriptor types (S = 0) of an available and a busy 32-bit/64-bit TSS.
 const TSS32_AVAILABLE: u16 = 0x9;
@@ -26,7 +26,7 @@ fn iopl(cpu: &Cpu) -> u8 {
 impl Cpu {
     /// The I/O permission check of IN, OUT, INS and OUTS for `size` bytes at `port`: in
     /// protected mode with CPL > IOPL, and always in virtual-8086 mode, every bit of the
-    /// accessed ports in the TSS I/O permission bitmap must be clear (SDM Vol. 1 19.5.2).
+    /// accessed ports in the TSS I/O permission bitmap must be clear (SDM Vol. 1 "I/O Permission Bit Map").
     #[inline]
     pub fn io_permission(&mut self, port: u16, size: u8) -> R {
         let checked = match self.mode {

@@ -191,7 +191,7 @@ fn popa<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
 
 /// PUSHF/PUSHFD/PUSHFQ (SDM Vol. 2 PUSHF): the image has VM and RF clear. In virtual-8086
 /// mode with IOPL < 3 only the 16-bit form with CR4.VME runs: it pushes VIF in the IF
-/// position and IOPL as 3 (SDM Vol. 3A 20.3.3.1); anything else traps to the monitor.
+/// position and IOPL as 3 (SDM Vol. 3B "Virtual Mode Extensions"); anything else traps to the monitor.
 fn pushf<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
     let mut v = cpu.rflags() & !(bit::VM | bit::RF);
     if cpu.mode == Mode::V8086 && iopl(cpu) < 3 {
@@ -227,7 +227,7 @@ fn popf<W: Width>(cpu: &mut Cpu, _: &Op) -> R {
         Mode::V8086 if iopl == 3 => mask |= bit::IF,
         Mode::V8086 => {
             // IOPL < 3: only the 16-bit form under CR4.VME, which loads VIF instead of IF and
-            // traps if it would set TF, or set IF while VIP is set (SDM Vol. 3A 20.3.3.1).
+            // traps if it would set TF, or set IF while VIP is set (SDM Vol. 3B "Virtual Mode Extensions").
             if W::BYTES != 2 || !cpu.cr4.contains(Cr4::VME) {
                 return Err(Fault::GP0);
             }

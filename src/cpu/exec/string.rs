@@ -8,7 +8,7 @@
 //! leaves RCX/RSI/RDI at the faulting iteration with RIP at the instruction. Each iteration
 //! retires as one instruction for virtual time; when the budget runs out, an interrupt or NMI
 //! is pending, TF is set or the bus asks to stop, the string pauses between iterations with
-//! RIP at the instruction, to go on after the event (SDM Vol. 3A 6.6, "interrupts and REP").
+//! RIP at the instruction, to go on after the event (SDM Vol. 2 REP: "a repeating string operation can be suspended").
 //!
 //! Long REP MOVS and REP STOS copy or fill up to a page at a time through the TLB's host
 //! pointers. Pages that hold decoded code have no write tag, so stores to them take the
@@ -20,8 +20,8 @@ use super::R;
 use crate::cpu::decode::{Decoded, Flow};
 use crate::cpu::flags::{bit, FlagOp};
 use crate::cpu::mmu::paging::Access;
-use crate::cpu::operand::ASIZE_MASK;
-use crate::cpu::state::{reg, sreg};
+use crate::cpu::operand::{canonical, ASIZE_MASK};
+use crate::cpu::state::{reg, sreg, Mode};
 use crate::cpu::{Cpu, Op, Width};
 use crate::sized;
 
@@ -69,7 +69,7 @@ impl Cpu {
 
     /// How many iterations a REP string starting now may run before it pauses: the rest of
     /// the instruction budget, or one under EFLAGS.TF (single-step traps after each
-    /// iteration, SDM Vol. 3A 18.3.1.4).
+    /// iteration, SDM Vol. 3B "Single-Step Exception Condition").
     fn string_budget(&self, op: &Op) -> u64 {
         if self.flags.has(bit::TF) {
             return 1;
@@ -227,6 +227,11 @@ fn bulk_ptr(cpu: &mut Cpu, lin: u64, len: u64, write: bool) -> Option<usize> {
     };
     if hit.is_some() {
         return hit;
+    }
+    // A walk ignores bits 63:48: a non-canonical address must reach the slow path's #GP and
+    // never get a TLB entry that the fast path would then hit.
+    if cpu.mode == Mode::Long && !canonical(lin) {
+        return None;
     }
     // Source and destination may share a TLB slot (buffers 4 MiB apart): fill the entry
     // again; a pointer taken before the other fill stays valid, as RAM never moves.
@@ -475,12 +480,26 @@ fn ins<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     }
     let cur = Cursor::new::<W, A>(cpu);
     string::<A, K, false, false, true>(cpu, op, cur, no_bulk, |cpu, cur| {
-        cpu.probe_write(sreg::ES, cur.di, W::BYTES as u8)?;
+        probe_es::<W>(cpu, cur.di)?;
         let v = cpu.port_in(port, W::BYTES as u8);
         cpu.write::<W>(sreg::ES, cur.di, v as u64)?;
         cur.next_di::<A>();
         Ok(())
     })
+}
+
+/// Checks that a `W` at ES:`off` could be written, without writing: a TLB write hit inside
+/// the segment window answers at once, anything else asks the slow path.
+#[inline(always)]
+fn probe_es<W: Width>(cpu: &mut Cpu, off: u64) -> R {
+    let s = cpu.seg(sreg::ES);
+    if s.write_ok(off, W::BYTES) {
+        let lin = s.lin_base.wrapping_add(off) & cpu.lin_mask;
+        if cpu.tlb.write_ptr(lin, W::BYTES).is_some() {
+            return Ok(());
+        }
+    }
+    cpu.probe_write(sreg::ES, off, W::BYTES as u8)
 }
 
 /// OUTS: port DX = `seg:[rSI]`.
@@ -867,6 +886,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_non_canonical_source_faults_instead_of_aliasing() {
+        // Bits 63:48 must copy bit 47; a walk would ignore them, the string must not.
+        let mut cpu = long64();
+        cpu.mem.write_bytes(0x8000, &[1; 16]).unwrap();
+        set(&mut cpu, reg::RSI, 0x0001_0000_0000_8000);
+        set(&mut cpu, reg::RDI, 0x9000);
+        set(&mut cpu, reg::RCX, 16);
+        assert_eq!(exec_one(&mut cpu, &[0xF3, 0xA4]), Err(Fault::GP0));
+        assert_eq!(get(&cpu, reg::RCX), 16);
+        assert_eq!(bytes(&cpu, 0x9000, 16), vec![0; 16]);
+    }
+
+    #[test]
     fn count_zero_does_nothing() {
         let mut cpu = long64();
         // Non-canonical pointers would fault if anything were accessed.
@@ -902,7 +934,7 @@ pub(crate) mod tests {
 
     #[test]
     fn the_trap_flag_pauses_after_each_iteration() {
-        // SDM Vol. 3A 18.3.1.4: with TF set, a REP string traps after every iteration.
+        // SDM Vol. 3B "Single-Step Exception Condition": with TF set, a REP string traps after every iteration.
         let mut cpu = flat32();
         cpu.flags.bits |= bit::TF;
         set(&mut cpu, reg::RSI, 0x2000);
