@@ -10,7 +10,7 @@
 //! is pending, TF is set or the bus asks to stop, the string pauses between iterations with
 //! RIP at the instruction, to go on after the event (SDM Vol. 2 REP: "a repeating string operation can be suspended").
 //!
-//! Long REP MOVS and REP STOS copy or fill up to a page at a time through the TLB's host
+//! Long REP MOVS, STOS, CMPS and SCAS work up to a page at a time through the TLB's host
 //! pointers. Pages that hold decoded code have no write tag, so stores to them take the
 //! per-element slow path, which invalidates the decoded blocks (self-modifying code).
 
@@ -436,31 +436,112 @@ fn lods<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     })
 }
 
+/// Compares up to `max` elements of the source run (`si`, CMPS only) or rAX (SCAS) with the
+/// ES:rDI run through host pointers, stopping after the first element that ends a REPE
+/// (a difference) or REPNE (a match); sets the flags of that last comparison and returns how
+/// many elements it compared (0 if the bulk path does not apply).
+fn cmp_bulk<W: Width, const A: u8, const K: u8, const SCAS: bool>(
+    cpu: &mut Cpu,
+    op: &Op,
+    cur: &mut Cursor,
+    max: u64,
+) -> u64 {
+    if max < 2 {
+        return 0;
+    }
+    let back = cur.back();
+    let mut n = max;
+    let mut src_span = None;
+    if !SCAS {
+        let Some(s) = bulk_span::<W, A>(cpu, op.seg, cur.si, n, false, back) else {
+            return 0;
+        };
+        n = s.n;
+        src_span = Some(s);
+    }
+    let Some(d) = bulk_span::<W, A>(cpu, sreg::ES, cur.di, n, false, back) else {
+        return 0;
+    };
+    let n = d.n;
+    let bytes = n * W::BYTES;
+    let src = match src_span {
+        Some(s) => {
+            let lin = if back {
+                s.lin_lo + (s.n - n) * W::BYTES
+            } else {
+                s.lin_lo
+            };
+            let Some(p) = bulk_ptr(cpu, lin, bytes, false) else {
+                return 0;
+            };
+            p
+        }
+        None => 0,
+    };
+    let Some(dst) = bulk_ptr(cpu, d.lin_lo, bytes, false) else {
+        return 0;
+    };
+    let acc = W::get(cpu, reg::RAX);
+    let (len, w) = (bytes as usize, W::BYTES as usize);
+    let (mut a, mut b) = (0, 0);
+    let mut k = 0;
+    while k < n as usize {
+        let o = if back { len - w - k * w } else { k * w };
+        // SAFETY: both runs lie inside single readable RAM or ROM pages the TLB maps for
+        // this access (`bulk_ptr`), and `o + w <= len`.
+        (a, b) = unsafe { (if SCAS { acc } else { W::load(src + o) }, W::load(dst + o)) };
+        k += 1;
+        if (a == b) != (K == REPE) {
+            break;
+        }
+    }
+    cpu.flags
+        .set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
+    let step = (k as u64 * W::BYTES).wrapping_mul(if back { u64::MAX } else { 1 });
+    if !SCAS {
+        cur.si = cur.si.wrapping_add(step) & ASIZE_MASK[A as usize];
+    }
+    cur.di = cur.di.wrapping_add(step) & ASIZE_MASK[A as usize];
+    k as u64
+}
+
 /// CMPS: the flags of `seg:[rSI] - ES:[rDI]`.
 fn cmps<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let cur = Cursor::new::<W, A>(cpu);
-    string::<A, K, true, true, true>(cpu, op, cur, no_bulk, |cpu, cur| {
-        let a = cpu.read::<W>(op.seg, cur.si)?;
-        let b = cpu.read::<W>(sreg::ES, cur.di)?;
-        cpu.flags
-            .set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
-        cur.next_si::<A>();
-        cur.next_di::<A>();
-        Ok(())
-    })
+    string::<A, K, true, true, true>(
+        cpu,
+        op,
+        cur,
+        |cpu, cur, max| cmp_bulk::<W, A, K, false>(cpu, op, cur, max),
+        |cpu, cur| {
+            let a = cpu.read::<W>(op.seg, cur.si)?;
+            let b = cpu.read::<W>(sreg::ES, cur.di)?;
+            cpu.flags
+                .set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
+            cur.next_si::<A>();
+            cur.next_di::<A>();
+            Ok(())
+        },
+    )
 }
 
 /// SCAS: the flags of `rAX - ES:[rDI]`.
 fn scas<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let cur = Cursor::new::<W, A>(cpu);
-    string::<A, K, true, false, true>(cpu, op, cur, no_bulk, |cpu, cur| {
-        let b = cpu.read::<W>(sreg::ES, cur.di)?;
-        let a = W::get(cpu, reg::RAX);
-        cpu.flags
-            .set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
-        cur.next_di::<A>();
-        Ok(())
-    })
+    string::<A, K, true, false, true>(
+        cpu,
+        op,
+        cur,
+        |cpu, cur, max| cmp_bulk::<W, A, K, true>(cpu, op, cur, max),
+        |cpu, cur| {
+            let b = cpu.read::<W>(sreg::ES, cur.di)?;
+            let a = W::get(cpu, reg::RAX);
+            cpu.flags
+                .set_lazy(FlagOp::Sub, W::BITS, a, b, a.wrapping_sub(b) & W::MASK);
+            cur.next_di::<A>();
+            Ok(())
+        },
+    )
 }
 
 /// Whether an INS/OUTS with REP kind `K` accesses the port at all (a REP with rCX = 0 does
@@ -846,6 +927,56 @@ pub(crate) mod tests {
         exec_one(&mut cpu, &[0xF2, 0x66, 0xA7]).unwrap(); // repne cmpsw
         assert_eq!((get(&cpu, reg::RCX), get(&cpu, reg::RSI)), (0, 0x3008));
         assert!(!cpu.flags.zf());
+    }
+
+    #[test]
+    fn long_compares_cross_pages_in_both_directions() {
+        // 10000 equal bytes from page offsets 0x123 and 0xF01, one difference near the start.
+        let mut cpu = flat32();
+        let data: Vec<u8> = (0..10000u32).map(|i| (i * 7 + 1) as u8).collect();
+        cpu.mem.write_bytes(0x10123, &data).unwrap();
+        cpu.mem.write_bytes(0x40F01, &data).unwrap();
+        cpu.mem.write_u8(0x40F01 + 5, 0);
+        // Forward REPE CMPSD: the difference is in the second doubleword.
+        set(&mut cpu, reg::RSI, 0x10123);
+        set(&mut cpu, reg::RDI, 0x40F01);
+        set(&mut cpu, reg::RCX, 2500);
+        exec_one(&mut cpu, &[0xF3, 0xA7]).unwrap();
+        assert_eq!((get(&cpu, reg::RCX), get(&cpu, reg::RSI)), (2498, 0x1012B));
+        assert!(!cpu.flags.zf());
+        // Backward from the end: everything above the difference is equal.
+        cpu.flags.bits |= bit::DF;
+        set(&mut cpu, reg::RSI, 0x10123 + 9999);
+        set(&mut cpu, reg::RDI, 0x40F01 + 9999);
+        set(&mut cpu, reg::RCX, 10000);
+        exec_one(&mut cpu, &[0xF3, 0xA6]).unwrap(); // repe cmpsb
+        assert_eq!(
+            get(&cpu, reg::RCX),
+            5,
+            "stopped at index 5 after 9995 iterations"
+        );
+        assert_eq!(get(&cpu, reg::RDI), 0x40F01 + 4);
+        assert!(!cpu.flags.zf() && !cpu.flags.cf(), "data[5] - 0: no borrow");
+        assert_eq!(cpu.icount, 1 + 9994);
+        // Backward REPNE SCASB finds the last occurrence of a byte.
+        set(&mut cpu, reg::RDI, 0x10123 + 9999);
+        set(&mut cpu, reg::RCX, 10000);
+        set(&mut cpu, reg::RAX, data[3] as u64);
+        exec_one(&mut cpu, &[0xF2, 0xAE]).unwrap();
+        let last = data.iter().rposition(|&b| b == data[3]).unwrap() as u64;
+        assert_eq!(get(&cpu, reg::RDI), 0x10123 + last - 1);
+        assert!(cpu.flags.zf());
+        // Equal all the way: the count runs out with ZF set.
+        cpu.flags.bits &= !bit::DF;
+        set(&mut cpu, reg::RSI, 0x10123 + 6);
+        set(&mut cpu, reg::RDI, 0x40F01 + 6);
+        set(&mut cpu, reg::RCX, 9994);
+        exec_one(&mut cpu, &[0xF3, 0xA6]).unwrap();
+        assert_eq!(
+            (get(&cpu, reg::RCX), get(&cpu, reg::RSI)),
+            (0, 0x10123 + 10000)
+        );
+        assert!(cpu.flags.zf());
     }
 
     #[test]
