@@ -223,6 +223,40 @@ pub fn branchy(long: bool, n: u32) -> Workload {
     }
 }
 
+/// String copy or fill: one REP MOVS (or REP STOS with `fill`) over `bytes` bytes in
+/// `width`-byte (1, 4 or 8) elements, from [`DATA`] to [`DATA`] + 4 MiB (so source and
+/// destination pages share TLB slots). Three setup instructions, then one per element: each
+/// iteration retires as an instruction.
+pub fn rep_string(name: &'static str, long: bool, fill: bool, width: u32, bytes: u32) -> Workload {
+    let n = bytes / width;
+    let mut c = Vec::new();
+    if fill {
+        c.push(0xB8); // mov eax, 0x04030201
+        c.extend_from_slice(&0x0403_0201u32.to_le_bytes());
+    } else {
+        c.push(0xBE); // mov esi, DATA
+        c.extend_from_slice(&(DATA as u32).to_le_bytes());
+    }
+    c.push(0xBF); // mov edi, DATA + 4 MiB
+    c.extend_from_slice(&(DATA as u32 + (4 << 20)).to_le_bytes());
+    c.push(0xB9); // mov ecx, n
+    c.extend_from_slice(&n.to_le_bytes());
+    c.push(0xF3); // rep
+    if width == 8 {
+        c.push(0x48); // REX.W
+    }
+    let op = if fill { 0xAA } else { 0xA4 };
+    c.push(if width == 1 { op } else { op + 1 }); // movs/stos
+    c.push(0xF4); // hlt
+    Workload {
+        name,
+        code: c,
+        long,
+        small_pages: false,
+        instructions: 3 + n as u64,
+    }
+}
+
 /// Every workload, as the benches run them.
 pub fn all() -> Vec<Workload> {
     let mut v = Vec::new();
@@ -232,6 +266,12 @@ pub fn all() -> Vec<Workload> {
         v.push(calls(long, 500_000));
         v.push(counted(branchy(long, 500_000)));
     }
+    const MB4: u32 = 4 << 20;
+    v.push(rep_string("rep_movsb32", false, false, 1, MB4));
+    v.push(rep_string("rep_movsd32", false, false, 4, MB4));
+    v.push(rep_string("rep_stosd32", false, true, 4, MB4));
+    v.push(rep_string("rep_movsq64", true, false, 8, MB4));
+    v.push(rep_string("rep_stosq64", true, true, 8, MB4));
     v
 }
 
