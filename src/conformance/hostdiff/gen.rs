@@ -926,6 +926,22 @@ impl Generator {
                 }
             }
         }
+        // A repeated CMPS/SCAS with a zero count compares nothing and leaves the flags alone.
+        if (d.has_rep_prefix() || d.has_repne_prefix())
+            && matches!(
+                m,
+                M::Cmpsb
+                    | M::Cmpsw
+                    | M::Cmpsd
+                    | M::Cmpsq
+                    | M::Scasb
+                    | M::Scasw
+                    | M::Scasd
+                    | M::Scasq
+            )
+        {
+            definite = 0;
+        }
         st.undefined = (st.undefined & !definite) | undefined;
         st.rcx_written |= writes_rcx;
         for n in 0..16 {
@@ -1557,6 +1573,12 @@ mod tests {
                 );
             }
             saw_undefined |= c.undefined.last().is_some_and(|u| *u != 0);
+            // Flags stay undefined through a repeated CMPS/SCAS (its count may be zero).
+            for (k, ins) in c.insns.iter().enumerate() {
+                if ins.has_repe_prefix() || ins.has_repne_prefix() {
+                    assert_eq!(c.undefined[k + 1] & c.undefined[k], c.undefined[k], "{ins}");
+                }
+            }
         }
         assert!(saw_undefined);
     }
