@@ -551,6 +551,9 @@ struct Seq {
     frame: bool,
     rbp_valid: bool,
     rcx_written: bool,
+    /// RSP before the next instruction, while the generator can follow it (PUSH and POP
+    /// move it by known amounts; ENTER and LEAVE end that).
+    rsp: Option<u64>,
     undefined: u64,
     /// Register bits whose value the vendors define differently (bit n of entry r: bit n of
     /// register r); no instruction reads them as a whole register.
@@ -706,6 +709,7 @@ impl Generator {
             frame,
             rbp_valid: frame,
             rcx_written: false,
+            rsp: Some(regs[RSP]),
             undefined: 0,
             vendor_bits: [0; 16],
             code: Vec::new(),
@@ -944,6 +948,12 @@ impl Generator {
         }
         st.undefined = (st.undefined & !definite) | undefined;
         st.rcx_written |= writes_rcx;
+        st.rsp = match m {
+            M::Enter | M::Leave => None,
+            _ => st
+                .rsp
+                .map(|v| v.wrapping_add(d.stack_pointer_increment() as i64 as u64)),
+        };
         for n in 0..16 {
             if defined & (1 << n) != 0 {
                 st.vendor_bits[n] = 0;
@@ -1161,7 +1171,15 @@ impl Generator {
         let index_val = st.regs[st.index];
         ins.set_op_kind(i, OpKind::Memory);
         let scale = 1u64 << st.rng.below(4);
-        let (base, index, disp, addr32) = match st.rng.below(20) {
+        // PUSH and POP often address the stack itself.
+        let stacky = matches!(ins.mnemonic(), M::Push | M::Pop) && st.rng.chance(1, 2);
+        let form = if stacky { 0 } else { st.rng.below(20) };
+        let (base, index, disp, addr32) = match form {
+            // RSP as the base (POP computes the address after incrementing RSP).
+            0..=1 if st.rsp.is_some() => {
+                let rsp = st.rsp.unwrap_or_default();
+                (R64[RSP], Register::None, target.wrapping_sub(rsp), false)
+            }
             0..=7 => (
                 R64[st.base],
                 Register::None,
@@ -1459,6 +1477,7 @@ mod tests {
         let buf = 0x5000_0000 + BUF_OFFSET;
         let mut factory = InstructionInfoFactory::new();
         let mut mems = 0;
+        let (mut rsp_based, mut stack_on_stack) = (0, 0);
         for i in 0..3000 {
             let c = g.case(7, i);
             assert!(!c.insns.is_empty() && c.code.len() <= MAX_CODE);
@@ -1472,7 +1491,13 @@ mod tests {
                 if invalid {
                     assert_eq!(k, c.insns.len() - 1, "nothing follows an invalid opcode");
                 }
-                if matches!(ins.mnemonic(), M::Lea | M::Nop | M::Xlatb) {
+                if ins.memory_base() == Register::RSP {
+                    rsp_based += 1;
+                    stack_on_stack += matches!(ins.mnemonic(), M::Push | M::Pop) as u32;
+                }
+                if matches!(ins.mnemonic(), M::Lea | M::Nop | M::Xlatb)
+                    || ins.memory_base() == Register::RSP
+                {
                     continue;
                 }
                 for op in 0..ins.op_count() {
@@ -1512,6 +1537,10 @@ mod tests {
             }
         }
         assert!(mems > 1000, "memory operands are common ({mems})");
+        assert!(
+            rsp_based > 50 && stack_on_stack > 2,
+            "{rsp_based} {stack_on_stack}"
+        );
     }
 
     #[test]
