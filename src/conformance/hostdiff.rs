@@ -40,6 +40,12 @@ pub const CTX_OFFSET: u64 = 0x4000;
 pub const REGION_LEN: u64 = 0x5000;
 /// The GS base on both sides (FS holds the host's thread pointer and is never used).
 pub const GS_BASE: u64 = 0x1_0000;
+/// Linux's 32-bit user code selector (`__USER32_CS`), the same as vx86's GDT's.
+pub const USER_CODE32: u16 = 0x23;
+/// Linux's user data selector (`__USER_DS`), the same as vx86's GDT's.
+pub const USER_DATA: u16 = 0x2B;
+/// Linux's 64-bit user code selector (`__USER_CS`).
+pub const USER_CODE64: u16 = 0x33;
 /// Sequences per batch (one forked host child runs a batch).
 pub const BATCH: usize = 256;
 /// Where the test region lies: the same linear addresses on the host and in vx86.
@@ -76,6 +82,9 @@ impl Layout {
 pub struct Case {
     /// The case number (with the seed, it regenerates the case).
     pub index: u64,
+    /// Code size: 64, or 32 for a sequence run in compatibility mode (then only the low 32
+    /// bits of RAX…RDI are compared; R8–R15 and the upper halves are undefined there).
+    pub bits: u32,
     /// The machine code of the sequence, placed at [`Layout::seq`].
     pub code: Vec<u8>,
     /// The sequence decoded (IPs are linear addresses).

@@ -40,8 +40,14 @@ pub fn diff(case: &Case, host: &Outcome, emu: &Outcome) -> Option<String> {
     let undefined = case.undefined.get(at).copied().unwrap_or(0);
     let mask = COMPARED_FLAGS & !undefined;
     let vendor = case.vendor_bits.get(at).copied().unwrap_or([0; 16]);
-    for (r, name) in NAMES.iter().enumerate() {
-        if (host.regs[r] ^ emu.regs[r]) & !vendor[r] != 0 {
+    // Compatibility mode: only the low halves of the eight legacy registers are defined.
+    let (count, width) = if case.bits == 32 {
+        (8, 0xFFFF_FFFF)
+    } else {
+        (16, u64::MAX)
+    };
+    for (r, name) in NAMES.iter().enumerate().take(count) {
+        if (host.regs[r] ^ emu.regs[r]) & width & !vendor[r] != 0 {
             lines.push(format!(
                 "{name:>6}: host {:#018x}  vx86 {:#018x}",
                 host.regs[r], emu.regs[r]
@@ -205,7 +211,12 @@ pub fn format_insn(i: &Instruction) -> String {
 /// The report block of a mismatch.
 fn report(case: &Case, host: &Outcome, emu: &Outcome, lines: &[String]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "MISMATCH in case {}:", case.index);
+    let mode = if case.bits == 32 {
+        "32-bit code in compatibility mode"
+    } else {
+        "64-bit code"
+    };
+    let _ = writeln!(s, "MISMATCH in case {} ({mode}):", case.index);
     let base = case.insns.first().map_or(0, |i| i.ip());
     for i in &case.insns {
         let off = (i.ip() - base) as usize;
@@ -270,6 +281,7 @@ mod tests {
         let i = decode_at(&[0xF7, 0xE1], 0x5000_0200).unwrap(); // mul ecx
         Case {
             index: 7,
+            bits: 64,
             code: vec![0xF7, 0xE1],
             insns: vec![i],
             regs: [1; 16],

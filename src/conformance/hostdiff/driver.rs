@@ -43,7 +43,12 @@ struct WorkerResult {
 pub fn run(count: u64, seed: u64) -> Result<Summary, Error> {
     let region = native::region()?;
     let layout = region.layout;
-    let generator = gen::Generator::new(layout, native::host_features());
+    let mut features = native::host_features();
+    features.compat = native::compat_works(region)?;
+    if !features.compat {
+        println!("host-diff: this host does not run 32-bit code; compatibility-mode sequences are left out");
+    }
+    let generator = gen::Generator::new(layout, features);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

@@ -50,7 +50,8 @@ pub struct Emu {
     cpu: Cpu,
     layout: Layout,
     bus: OpenBus,
-    user_segs: [Segment; 8],
+    /// The user segment registers of 64-bit cases, and of 32-bit (compatibility-mode) ones.
+    user_segs: [[Segment; 8]; 2],
 }
 
 impl Emu {
@@ -75,7 +76,7 @@ impl Emu {
             cpu,
             layout,
             bus: OpenBus,
-            user_segs: [Segment::default(); 8],
+            user_segs: [[Segment::default(); 8]; 2],
         };
         e.build_tables();
         e.build_idt_tss();
@@ -100,7 +101,14 @@ impl Emu {
             0xFFFF_FFFF,
             attr::CODE_RX | attr::G | attr::L | 3 << attr::DPL_SHIFT,
         );
-        e.user_segs = segs;
+        let mut segs32 = segs;
+        segs32[sreg::CS as usize] = Segment::from_cache(
+            gdt::USER_CODE32,
+            0,
+            0xFFFF_FFFF,
+            attr::CODE_RX | attr::G | attr::DB | 3 << attr::DPL_SHIFT,
+        );
+        e.user_segs = [segs, segs32];
         Ok(e)
     }
 
@@ -162,9 +170,12 @@ impl Emu {
             let stub = STUBS + v * STUB_SIZE;
             // HLT; JMP back to it.
             self.write(stub, &[0xF4, 0xEB, 0xFD]);
+            // Present 64-bit interrupt gates, DPL 0 except for #BP and #OF, which user code may
+            // raise with INT3 and INTO (as Linux's IDT has them).
+            let access: u64 = if v == 3 || v == 4 { 0xEE } else { 0x8E };
             let low = (stub & 0xFFFF)
                 | (gdt::CODE64 as u64) << 16
-                | 0x8E << 40
+                | access << 40
                 | ((stub >> 16) & 0xFFFF) << 48;
             let high = stub >> 32;
             self.write(IDT + v * 16, &low.to_le_bytes());
@@ -204,7 +215,7 @@ impl Emu {
                 .copy_from_slice(&case.mem[0x1000 * i..0x1000 * (i + 1)]);
         }
         let cpu = &mut self.cpu;
-        cpu.segs = self.user_segs;
+        cpu.segs = self.user_segs[(case.bits == 32) as usize];
         cpu.update_mode();
         cpu.set_cpl(3);
         cpu.halted = false;
@@ -316,6 +327,7 @@ mod tests {
         let n = insns.len();
         Case {
             index: 0,
+            bits: 64,
             code: code.to_vec(),
             insns,
             regs,

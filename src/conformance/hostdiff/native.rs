@@ -21,7 +21,7 @@ use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register};
 use super::gen::Features;
 use super::{
     Case, Event, Exc, Layout, Outcome, BATCH, BUF_LEN, BUF_OFFSET, GS_BASE, GUARD_OFFSET, MAX_CODE,
-    REGION_LEN,
+    REGION_LEN, USER_CODE32, USER_CODE64, USER_DATA,
 };
 use crate::Error;
 
@@ -34,6 +34,12 @@ const SLOT_TRAPNO: usize = 19;
 const SLOT_ERR: usize = 20;
 const SLOT_CR2: usize = 21;
 const SLOT_RIP: usize = 22;
+/// The far pointer (offset, then selector) to the sequence in 32-bit code.
+const CTX_FAR: u64 = 24 * 8;
+/// Where the 32-bit-case prologue lies in the code page.
+const ENTRY32_OFFSET: u64 = 0;
+/// Where 32-bit cases come back to 64-bit code to store their registers.
+const EPILOGUE64_OFFSET: u64 = 0xC00;
 /// Where the recovery stub lies in the code page.
 const RECOVER_OFFSET: u64 = 0xE00;
 /// Where the signal entry stub lies in the code page.
@@ -59,6 +65,11 @@ pub struct Region {
     pub layout: Layout,
     /// The prologue's address.
     entry: u64,
+    /// The prologue of 32-bit cases.
+    entry32: u64,
+    /// The far jump that ends a 32-bit sequence (back to the 64-bit epilogue).
+    far_jump: [u8; 8],
+    far_jump_len: usize,
     epilogue: [u8; EPILOGUE_MAX],
     epilogue_len: usize,
 }
@@ -100,6 +111,8 @@ pub fn host_features() -> Features {
             adx: l7 >> 19 & 1 != 0,
             lahf_lm: e1 & 1 != 0,
             lzcnt: e1 >> 5 & 1 != 0,
+            // Probed by running 32-bit code (see `compat_works`).
+            compat: false,
             intel: {
                 let v = __cpuid(0);
                 [v.ebx, v.edx, v.ecx] == [0x756E_6547, 0x4965_6E69, 0x6C65_746E]
@@ -163,8 +176,40 @@ fn prologue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
     Ok(v)
 }
 
+/// Like [`prologue`], for a 32-bit sequence: DS and ES get the flat user data selector
+/// (64-bit processes run with null DS/ES, which 32-bit code cannot use), and a far jump
+/// through the context page enters the sequence in compatibility mode.
+fn prologue32(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
+    let mut v = prologue(ctx)?;
+    let at = CALLEE_SAVED.len() + 1;
+    let sregs = [
+        Instruction::with2(Code::Mov_r32_imm32, Register::EAX, USER_DATA as u32)?,
+        Instruction::with2(Code::Mov_Sreg_r32m16, Register::DS, Register::EAX)?,
+        Instruction::with2(Code::Mov_Sreg_r32m16, Register::ES, Register::EAX)?,
+    ];
+    v.splice(at..at, sregs);
+    v.push(Instruction::with1(Code::Jmp_m1632, abs(ctx + CTX_FAR))?);
+    Ok(v)
+}
+
 /// Restores the host's stack, DF and callee-saved registers, and returns to the caller.
 fn restore(v: &mut Vec<Instruction>) -> Result<(), iced_x86::IcedError> {
+    // Null DS and ES again, as a 64-bit process has them.
+    v.push(Instruction::with2(
+        Code::Xor_r32_rm32,
+        Register::EAX,
+        Register::EAX,
+    )?);
+    v.push(Instruction::with2(
+        Code::Mov_Sreg_r32m16,
+        Register::DS,
+        Register::EAX,
+    )?);
+    v.push(Instruction::with2(
+        Code::Mov_Sreg_r32m16,
+        Register::ES,
+        Register::EAX,
+    )?);
     // RFLAGS = 2: DF, AC and TF clear, as the host code expects.
     v.push(Instruction::with1(Code::Pushq_imm8, 2)?);
     v.push(Instruction::with(Code::Popfq));
@@ -268,7 +313,19 @@ fn map_region() -> Result<Region, String> {
         let epilogue_bytes = encode_all(epilogue(layout.ctx()))?;
         let recover = encode_all(recovery(layout.ctx()))?;
         let signal = encode_all(signal_entry(on_signal as *const () as u64))?;
+        let prologue32 = encode_all(prologue32(layout.ctx()))?;
+        let far_jump = {
+            let target = (addr + EPILOGUE64_OFFSET) as u32;
+            let jmp = Instruction::with_far_branch(Code::Jmp_ptr1632, USER_CODE64, target)
+                .map_err(|e| format!("host-diff trampoline: {e}"))?;
+            let mut e = Encoder::new(32);
+            e.encode(&jmp, 0)
+                .map_err(|e| format!("host-diff trampoline: {e}"))?;
+            e.take_buffer()
+        };
         if prologue.len() as u64 > super::SEQ_OFFSET
+            || ENTRY32_OFFSET + prologue32.len() as u64 > super::SEQ_OFFSET - prologue.len() as u64
+            || far_jump.len() > 8
             || epilogue_bytes.len() > EPILOGUE_MAX
             || recover.len() > 0x100
             || signal.len() > 0x100
@@ -290,6 +347,16 @@ fn map_region() -> Result<Region, String> {
                 (addr + SIGNAL_OFFSET) as *mut u8,
                 signal.len(),
             );
+            std::ptr::copy_nonoverlapping(
+                prologue32.as_ptr(),
+                (addr + ENTRY32_OFFSET) as *mut u8,
+                prologue32.len(),
+            );
+            std::ptr::copy_nonoverlapping(
+                epilogue_bytes.as_ptr(),
+                (addr + EPILOGUE64_OFFSET) as *mut u8,
+                epilogue_bytes.len(),
+            );
             let rw = PROT_READ | PROT_WRITE;
             if libc::mprotect((addr + BUF_OFFSET) as *mut libc::c_void, BUF_LEN, rw) != 0
                 || libc::mprotect(
@@ -305,13 +372,24 @@ fn map_region() -> Result<Region, String> {
                 ));
             }
         }
+        // SAFETY: the context page was made RW above; the far pointer is m16:32.
+        unsafe {
+            let far = (layout.ctx() + CTX_FAR) as *mut u8;
+            std::ptr::copy_nonoverlapping((layout.seq() as u32).to_le_bytes().as_ptr(), far, 4);
+            std::ptr::copy_nonoverlapping(USER_CODE32.to_le_bytes().as_ptr(), far.add(4), 2);
+        }
         CODE_ADDR.store(addr, Ordering::SeqCst);
         CTX_ADDR.store(layout.ctx(), Ordering::SeqCst);
         let mut epilogue = [0u8; EPILOGUE_MAX];
         epilogue[..epilogue_bytes.len()].copy_from_slice(&epilogue_bytes);
+        let mut far = [0u8; 8];
+        far[..far_jump.len()].copy_from_slice(&far_jump);
         return Ok(Region {
             layout,
             entry,
+            entry32: addr + ENTRY32_OFFSET,
+            far_jump: far,
+            far_jump_len: far_jump.len(),
             epilogue,
             epilogue_len: epilogue_bytes.len(),
         });
@@ -324,6 +402,7 @@ fn map_region() -> Result<Region, String> {
 /// One case as the child reads it.
 #[repr(C)]
 struct HostCase {
+    bits: u32,
     len: usize,
     code: [u8; MAX_CODE],
     regs: [u64; 16],
@@ -400,6 +479,7 @@ impl Runner {
                 let hc = &mut *addr_of_mut!((*sh).cases[i]);
                 let len = c.code.len().min(MAX_CODE);
                 hc.len = len;
+                hc.bits = c.bits;
                 hc.code[..len].copy_from_slice(&c.code[..len]);
                 hc.regs = c.regs;
                 hc.rflags = c.rflags;
@@ -485,6 +565,30 @@ impl Runner {
     }
 }
 
+/// Whether this host runs 32-bit code in compatibility mode (a kernel may have IA-32
+/// emulation switched off): runs one 32-bit NOP natively.
+pub fn compat_works(region: &'static Region) -> Result<bool, Error> {
+    let mut runner = Runner::new(region)?;
+    let seq = region.layout.seq();
+    let nop = super::gen::decode_at_bits(&[0x90], seq, 32)
+        .ok_or_else(|| Error::Host("NOP does not decode".into()))?;
+    let mut regs = [0u64; 16];
+    regs[4] = region.layout.buf() + 0x800;
+    let case = Case {
+        index: 0,
+        bits: 32,
+        code: vec![0x90],
+        insns: vec![nop],
+        regs,
+        rflags: 0x202,
+        mem: Box::new([0; BUF_LEN]),
+        undefined: vec![0; 2],
+        vendor_bits: vec![[0; 16]; 2],
+    };
+    let out = runner.run(std::slice::from_ref(&case))?;
+    Ok(out[0].event == Event::Completed)
+}
+
 impl Drop for Runner {
     fn drop(&mut self) {
         // SAFETY: the mapping made in `new`, of that size; no child uses it any more.
@@ -533,6 +637,10 @@ extern "C" fn on_signal(sig: libc::c_int, _info: *mut libc::siginfo_t, uc: *mut 
         write_volatile(ctx.add(SLOT_RIP), rip);
         g[REG_RIP as usize] = (code + RECOVER_OFFSET) as i64;
         g[REG_RSP as usize] = read_volatile(ctx.add(17)) as i64;
+        // Back to 64-bit code if the fault came from a 32-bit sequence (sigreturn loads CS
+        // from the context; its low 16 bits).
+        let csgsfs = &mut g[libc::REG_CSGSFS as usize];
+        *csgsfs = (*csgsfs & !0xFFFF) | USER_CODE64 as i64;
         // TF, DF and AC off for the host code that follows.
         g[REG_EFL as usize] &= !(0x100 | 0x400 | 0x4_0000);
     }
@@ -589,8 +697,10 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
     // SAFETY (of the call below): `entry` is the prologue written by `map_region`; it keeps
     // the C ABI's callee-saved registers, RSP and DF, and returns normally or through the
     // recovery stub.
-    let entry: extern "C" fn() =
+    let entry64: extern "C" fn() =
         std::mem::transmute::<usize, extern "C" fn()>(region.entry as usize);
+    let entry32: extern "C" fn() =
+        std::mem::transmute::<usize, extern "C" fn()>(region.entry32 as usize);
     for i in start..n {
         let c = addr_of!((*sh).cases[i]);
         let len = (*c).len.min(MAX_CODE);
@@ -599,8 +709,13 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
         for k in 0..len {
             write_volatile(seq.add(k), (*c).code[k]);
         }
-        for k in 0..region.epilogue_len {
-            write_volatile(seq.add(len + k), region.epilogue[k]);
+        let (entry, tail, tail_len) = if (*c).bits == 32 {
+            (entry32, &region.far_jump[..], region.far_jump_len)
+        } else {
+            (entry64, &region.epilogue[..], region.epilogue_len)
+        };
+        for k in 0..tail_len {
+            write_volatile(seq.add(len + k), tail[k]);
         }
         let mem = (*c).mem.as_ptr() as *const [u8; 8];
         for k in 0..BUF_LEN / 8 {
@@ -649,6 +764,7 @@ mod tests {
         let n = insns.len();
         Case {
             index: 0,
+            bits: 64,
             code: code.to_vec(),
             insns,
             regs,
