@@ -183,7 +183,9 @@ pub fn run(count: u64, seed: u64) -> Result<Summary, Error> {
 fn unimplemented(case: &Case) -> Vec<String> {
     case.insns
         .iter()
-        .filter(|i| crate::cpu::decode::translate(i, 64, crate::cpu::Model::Modern).unimplemented)
+        .filter(|i| {
+            crate::cpu::decode::translate(i, case.bits, crate::cpu::Model::Modern).unimplemented
+        })
         .map(compare::format_insn)
         .collect()
 }

@@ -714,8 +714,8 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
         } else {
             (entry64, &region.epilogue[..], region.epilogue_len)
         };
-        for k in 0..tail_len {
-            write_volatile(seq.add(len + k), tail[k]);
+        for (k, b) in tail.iter().enumerate().take(tail_len) {
+            write_volatile(seq.add(len + k), *b);
         }
         let mem = (*c).mem.as_ptr() as *const [u8; 8];
         for k in 0..BUF_LEN / 8 {
