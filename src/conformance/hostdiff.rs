@@ -1,6 +1,9 @@
 //! Differential testing against the host CPU: random sequences of user-mode integer
-//! instructions run natively (in a forked child, on x86-64 Linux hosts) and in vx86 (a 64-bit
-//! `Cpu` at CPL 3), and the registers, flags, scratch memory and exceptions are compared.
+//! instructions run natively (in a forked child, on x86-64 Linux hosts) and in vx86 (a `Cpu`
+//! in IA-32e mode at CPL 3), and the registers, flags, scratch memory and exceptions are
+//! compared. Three quarters of the sequences are 64-bit code; the rest run as 32-bit code in
+//! compatibility mode, which adds the instructions 64-bit mode lacks (BCD, PUSHA/POPA, BOUND,
+//! ARPL, INTO, the one-byte INC/DEC) and 32-bit stack and string semantics.
 //!
 //! Both sides see the same linear addresses: the host maps a small region at a fixed address
 //! (code page, scratch buffer, unmapped guard page, context page) and vx86 maps the same

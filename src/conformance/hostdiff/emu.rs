@@ -1,4 +1,5 @@
-//! The vx86 side: a 64-bit `Cpu` at CPL 3 whose page tables map the test region at the same
+//! The vx86 side: a `Cpu` in IA-32e mode at CPL 3 (a 64-bit code segment, or the 32-bit
+//! one for compatibility-mode cases) whose page tables map the test region at the same
 //! linear addresses as on the host (code page, scratch buffer; the guard page stays
 //! unmapped). Exceptions go through an IDT whose 32 gates lead to one HLT stub each, on a
 //! supervisor stack from the TSS (RSP0), so the stub address tells the vector and the frame

@@ -1,8 +1,8 @@
 //! The sequence generator: random sequences of one to four user-mode general-purpose integer
-//! instructions, built with iced-x86's encoder from every 64-bit-mode form of the mnemonics
-//! below (so 8/16/32/64-bit widths, register and memory operands, implicit-operand forms and
-//! immediates are all covered), plus raw-byte string instructions, ENTER/LEAVE, XLAT and opcodes
-//! that are invalid in 64-bit mode.
+//! instructions, built with iced-x86's encoder from every 64-bit-mode (or, for a quarter of
+//! the cases, 32-bit-mode) form of the mnemonics below (so 8/16/32/64-bit widths, register
+//! and memory operands, implicit-operand forms and immediates are all covered), plus raw-byte
+//! string instructions, ENTER/LEAVE, XLAT and opcodes that are invalid in 64-bit mode.
 //!
 //! Every instruction is decoded again with iced to validate it. The generator keeps the
 //! sequence safe and its result defined:

@@ -6,7 +6,9 @@
 //! writes the sequence followed by the epilogue, the buffer and the input registers, and calls
 //! the prologue: it saves the callee-saved registers and the host RSP in the context page,
 //! loads RFLAGS and all sixteen GPRs from it, and falls into the sequence; the epilogue stores
-//! them back and returns. A fault raises a signal whose handler (on an alternate stack, so
+//! them back and returns. A 32-bit case goes through a second prologue that ends in a far
+//! jump to Linux's 32-bit user code segment, and its sequence ends in a far jump back to the
+//! 64-bit epilogue. A fault raises a signal whose handler (on an alternate stack, so
 //! the buffer under the guest RSP stays untouched) copies the registers, the trap number,
 //! the error code and CR2 from the signal context into the context page and resumes at the
 //! recovery stub. If the child dies anyway, the parent marks the case and forks again after
