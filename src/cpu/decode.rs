@@ -331,6 +331,8 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Ret => branch::decode,
         M::Retf
         | M::Iret
+        | M::Iretd
+        | M::Iretq
         | M::Int
         | M::Int1
         | M::Int3
