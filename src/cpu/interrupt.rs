@@ -57,6 +57,7 @@ impl Cpu {
     /// Delivers a fault raised by an instruction (RIP points at it), applying the
     /// double-fault rules (SDM Vol. 3A Table 6-5) to faults raised during delivery.
     pub fn deliver_fault(&mut self, mut f: Fault) {
+        self.last_fault = Some(f);
         let mut current: Option<Vector> = None;
         loop {
             if let Some(prev) = current {
@@ -76,7 +77,7 @@ impl Cpu {
                 }
             }
             if f.vector == Vector::PF {
-                self.cr2 = f.addr;
+                self.cr2 = self.pf_addr;
             }
             if sets_rf(f.vector) && self.mode != Mode::Real {
                 self.flags.bits |= bit::RF;
