@@ -574,7 +574,7 @@ fn bad_ring0_stack_in_the_tss_is_ts_with_ext_for_hardware_events() {
     assert_eq!((r32(&cpu, OUT + 0x100), r32(&cpu, OUT + 0x104)), (10, 0x28));
     // An external interrupt through the same path: #TS(0x28 | EXT).
     let mut cpu = bad_tss_stack();
-    code(&mut cpu, 32, UCODE, |a| spin(a));
+    code(&mut cpu, 32, UCODE, spin);
     enter_ring3_32(&mut cpu, UCODE, USTACK);
     cpu.deliver_external(0x80);
     run(&mut cpu, 100);
@@ -616,7 +616,7 @@ fn external_interrupt_through_a_not_present_gate_sets_ext() {
         IDT + 0x40 * 8,
         gate(gdt::CODE32, HANDLERS as u32, 0xE, 0, 0) & !(1 << 47),
     );
-    code(&mut cpu, 32, KCODE, |a| spin(a));
+    code(&mut cpu, 32, KCODE, spin);
     cpu.write_flags(bit::IF, bit::IF);
     cpu.set_intr(true);
     cpu.run(&mut OneIrq { vector: Some(0x40) }, 50);
@@ -921,7 +921,7 @@ fn tss_t_bit_raises_a_debug_trap_in_the_new_task() {
     w16(&mut cpu, TSS_B + 0x64, 1);
     trap_handler32(&mut cpu, 1, false);
     code(&mut cpu, 32, KCODE, |a| a.jmp_far(SEL_TSS_B, 0));
-    code(&mut cpu, 32, 0x50000, |a| spin(a));
+    code(&mut cpu, 32, 0x50000, spin);
     run(&mut cpu, 100);
     assert_eq!(r32(&cpu, OUT + 0x100), 1);
     assert_eq!(
@@ -1219,4 +1219,271 @@ fn long_mode_call_gate_to_ring_0() {
     assert_eq!(r64(&cpu, OUT), KSTACK - 32, "SS, RSP, CS, RIP as qwords");
     assert_eq!(r64(&cpu, OUT + 8), USTACK, "the old RSP");
     assert_eq!(cpu.seg(sreg::SS).selector, 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// 16-bit gates and TSSs, stack and flag details
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn sixteen_bit_interrupt_gate_with_a_16_bit_tss() {
+    let mut cpu = protected();
+    // A 16-bit TSS: SP0 at +2, SS0 at +4.
+    set_gdt(&mut cpu, SEL_SPARE, tss_desc(0x3400, 0x2B, 0x3, 0));
+    cpu.tr = Descriptor(tss_desc(0x3400, 0x2B, 0x3, 0)).to_segment(SEL_SPARE);
+    w16(&mut cpu, 0x3402, 0xF000);
+    w16(&mut cpu, 0x3404, gdt::DATA as u64);
+    // A 16-bit gate reaches only the first 64 KiB of its code segment.
+    w64(
+        &mut cpu,
+        IDT + 0x80 * 8,
+        gate(gdt::CODE32, 0x8000, 0x6, 3, 0),
+    );
+    code(&mut cpu, 32, UCODE, |a| a.int(0x80));
+    code(&mut cpu, 32, 0x8000, spin);
+    enter_ring3_32(&mut cpu, UCODE, USTACK);
+    cpu.gpr[reg::RSP as usize] = 0x1234_0000 | USTACK;
+    run(&mut cpu, 10);
+    assert_eq!(cpu.rip(), 0x8000);
+    assert_eq!(
+        cpu.gpr[reg::RSP as usize] & 0xFFFF_FFFF,
+        0xF000 - 10,
+        "five words"
+    );
+    let words: Vec<u64> = (0..5).map(|i| r16(&cpu, 0xF000 - 10 + 2 * i)).collect();
+    assert_eq!(words[0], (UCODE + 2) & 0xFFFF, "IP");
+    assert_eq!(words[1], gdt::USER_CODE32 as u64);
+    assert_eq!(words[3], USTACK & 0xFFFF, "SP");
+    assert_eq!(words[4], gdt::USER_DATA as u64);
+}
+
+#[test]
+fn call_to_a_16_bit_tss_loads_word_registers() {
+    let mut cpu = protected();
+    set_gdt(&mut cpu, SEL_SPARE, tss_desc(0x3400, 0x2B, 0x1, 0));
+    w16(&mut cpu, 0x3400 + 0x0E, 0x0100); // IP
+    w16(&mut cpu, 0x3400 + 0x10, 0x0002); // FLAGS
+    w16(&mut cpu, 0x3400 + 0x12, 0x4444); // AX
+    w16(&mut cpu, 0x3400 + 0x1A, 0x8000); // SP
+    for (off, s) in [
+        (0x22, gdt::DATA),
+        (0x24, gdt::CODE32),
+        (0x26, gdt::DATA),
+        (0x28, gdt::DATA),
+    ] {
+        w16(&mut cpu, 0x3400 + off, s as u64);
+    }
+    code(&mut cpu, 32, KCODE, |a| a.call_far(SEL_SPARE, 0));
+    code(&mut cpu, 32, 0x100, spin);
+    run(&mut cpu, 10);
+    assert_eq!(cpu.rip(), 0x100);
+    assert_eq!(
+        cpu.gpr[reg::RAX as usize],
+        0xFFFF_4444,
+        "upper halves read as ones"
+    );
+    assert_eq!(cpu.seg(sreg::FS).selector, 0, "a 16-bit TSS has no FS");
+    assert_eq!(r16(&cpu, 0x3400), SEL_TSS_A as u64, "back link");
+    assert_eq!(cpu.tr.attr & 0xF, 0x3, "busy 16-bit TSS");
+}
+
+#[test]
+fn push_sreg_writes_16_bits_and_pop_ss_uses_the_old_stack_width() {
+    let mut cpu = protected();
+    w32(&mut cpu, KSTACK - 4, 0xFFFF_FFFF);
+    code(&mut cpu, 32, KCODE, |a| {
+        a.push(fs)?;
+        a.pop(eax)?;
+        a.push(ds)?;
+        a.pop(ss)?;
+        a.mov(ebx, esp)?;
+        spin(a)
+    });
+    run(&mut cpu, 20);
+    assert_eq!(
+        cpu.gpr[reg::RAX as usize],
+        0xFFFF_0000 | gdt::DATA as u64,
+        "only the selector's word is written"
+    );
+    assert_eq!(cpu.gpr[reg::RBX as usize], KSTACK);
+}
+
+#[test]
+fn int3_checks_the_gate_dpl_and_int1_does_not() {
+    let mut cpu = protected();
+    trap_handler32(&mut cpu, 13, true);
+    set_idt32(&mut cpu, 3, HANDLERS + 0x800, 0xE, 0);
+    code(&mut cpu, 32, UCODE, |a| a.int3());
+    enter_ring3_32(&mut cpu, UCODE, USTACK);
+    run(&mut cpu, 50);
+    assert_eq!(
+        (r32(&cpu, OUT + 0x100), r32(&cpu, OUT + 0x104)),
+        (13, 3 * 8 + 2)
+    );
+
+    let mut cpu = protected();
+    set_idt32(&mut cpu, 1, HANDLERS + 0x800, 0xE, 0);
+    code(&mut cpu, 32, HANDLERS + 0x800, spin);
+    code(&mut cpu, 32, UCODE, |a| a.int1());
+    enter_ring3_32(&mut cpu, UCODE, USTACK);
+    run(&mut cpu, 50);
+    assert_eq!(cpu.rip(), HANDLERS + 0x800, "INT1 ignores the gate DPL");
+    assert_eq!(
+        r32(&cpu, KSTACK - 20),
+        UCODE + 1,
+        "a trap: the saved EIP follows INT1"
+    );
+}
+
+#[test]
+fn iret_at_cpl_3_cannot_change_if_or_iopl() {
+    let mut cpu = protected();
+    code(&mut cpu, 32, UCODE, |a| {
+        a.push(gdt::USER_DATA as u32)?;
+        a.push(USTACK as u32)?;
+        a.push(0x3002u32)?; // IOPL 3, IF clear
+        a.push(gdt::USER_CODE32 as u32)?;
+        a.push((UCODE + 0x40) as u32)?;
+        a.iretd()
+    });
+    code(&mut cpu, 32, UCODE + 0x40, spin);
+    enter_ring3_32(&mut cpu, UCODE, USTACK);
+    cpu.write_flags(bit::IF, bit::IF);
+    run(&mut cpu, 20);
+    assert_eq!(cpu.rip(), UCODE + 0x40);
+    assert!(cpu.flags.has(bit::IF), "CPL 3 > IOPL 0: IF kept");
+    assert_eq!(cpu.rflags() & bit::IOPL, 0, "IOPL changes only at CPL 0");
+    assert_eq!(
+        cpu.gpr[reg::RSP as usize],
+        USTACK - 8,
+        "a same-level IRET pops EIP, CS, EFLAGS only"
+    );
+}
+
+#[test]
+fn a_far_call_that_overflows_the_stack_changes_nothing() {
+    let mut cpu = protected();
+    setup_task_b(&mut cpu, 0x50000);
+    code(&mut cpu, 32, 0x50000, spin);
+    // #SS goes to a task gate, so the faulting task's state lands in its TSS.
+    w64(&mut cpu, IDT + 12 * 8, gate(SEL_TSS_B, 0, 0x5, 0, 0));
+    // A stack segment with limit 0xFFFF and ESP 6: the 8-byte frame does not fit.
+    set_gdt(&mut cpu, SEL_SPARE, descriptor(0, 0xFFFF, attr::DATA_RW));
+    code(&mut cpu, 32, KCODE, |a| {
+        a.mov(eax, SEL_SPARE as u32)?;
+        a.mov(ss, eax)?;
+        a.mov(esp, 6)?;
+        a.call_far(gdt::CODE32, 0x10100)
+    });
+    run(&mut cpu, 20);
+    assert_eq!(cpu.tr.selector, SEL_TSS_B);
+    assert_eq!(r32(&cpu, TSS_A + 0x38), 6, "ESP as before the CALL");
+    assert_eq!(r32(&cpu, TSS_A + 0x20), KCODE + 12, "EIP at the CALL");
+    assert_eq!(r32(&cpu, 0x60000 - 4), 0, "#SS(0)");
+}
+
+#[test]
+fn interrupt_with_no_room_on_the_ring_0_stack_is_ss_of_the_new_ss() {
+    let mut cpu = protected();
+    setup_task_b(&mut cpu, 0x50000);
+    code(&mut cpu, 32, 0x50000, spin);
+    w64(&mut cpu, IDT + 12 * 8, gate(SEL_TSS_B, 0, 0x5, 0, 0));
+    set_idt32(&mut cpu, 0x80, HANDLERS, 0xE, 3);
+    set_gdt(
+        &mut cpu,
+        SEL_SPARE,
+        descriptor(0, 0xFFFF, attr::DATA_RW | attr::DB),
+    );
+    w32(&mut cpu, TSS_A + 4, 16);
+    w32(&mut cpu, TSS_A + 8, SEL_SPARE as u64);
+    code(&mut cpu, 32, UCODE, |a| a.int(0x80));
+    enter_ring3_32(&mut cpu, UCODE, USTACK);
+    run(&mut cpu, 20);
+    assert_eq!(cpu.tr.selector, SEL_TSS_B);
+    assert_eq!(
+        r32(&cpu, 0x60000 - 4),
+        SEL_SPARE as u64,
+        "#SS(new SS), EXT clear for INT n"
+    );
+    assert_eq!(
+        r32(&cpu, TSS_A + 0x38),
+        USTACK,
+        "the ring-3 state is intact"
+    );
+    assert_eq!(r16(&cpu, TSS_A + 0x4C), gdt::USER_CODE32 as u64);
+}
+
+#[test]
+fn iretq_at_the_same_level_pops_ss_and_rsp() {
+    let mut cpu = long_mode();
+    code(&mut cpu, 64, KCODE, |a| {
+        a.mov(rax, 0x7_0000u64)?;
+        a.push(gdt::DATA as i32)?;
+        a.push(rax)?;
+        a.push(0x2)?;
+        a.push(gdt::CODE64 as i32)?;
+        a.push((KCODE + 0x40) as i32)?;
+        a.iretq()
+    });
+    code(&mut cpu, 64, KCODE + 0x40, spin);
+    run(&mut cpu, 20);
+    assert_eq!(cpu.rip(), KCODE + 0x40);
+    assert_eq!(cpu.gpr[reg::RSP as usize], 0x7_0000);
+    assert_eq!(cpu.seg(sreg::SS).selector, gdt::DATA);
+}
+
+#[test]
+fn real_to_protected_to_long_and_back_through_the_guests_own_transfers() {
+    use vx86::cpu::{Cr4, Efer};
+    let mut cpu = new_cpu();
+    // Let setup write the GDT and page tables, then start over in real mode and walk up
+    // with the guest's own LGDT, MOV CR0 and far transfers.
+    cpu.enter_long_mode(GDT, 0x100000, 1);
+    let pml4 = cpu.cr3;
+    cpu.reset();
+    w16(&mut cpu, 0x500, 7 * 8 - 1);
+    w32(&mut cpu, 0x502, GDT);
+    cpu.segs[sreg::CS as usize] = Segment::real(0);
+    cpu.update_mode();
+    cpu.set_rip(0x7C00);
+    code(&mut cpu, 16, 0x7C00, |a| {
+        a.lgdt(ptr(0x500))?;
+        a.mov(eax, cr0)?;
+        a.or(eax, 1)?;
+        a.mov(cr0, eax)?;
+        a.jmp_far(gdt::CODE32, 0x8000)
+    });
+    code(&mut cpu, 32, 0x8000, |a| {
+        a.mov(eax, gdt::DATA as u32)?;
+        a.mov(ds, eax)?;
+        a.mov(ss, eax)?;
+        a.mov(esp, 0x7000)?;
+        a.mov(eax, cr4)?;
+        a.or(eax, Cr4::PAE.bits() as i32)?;
+        a.mov(cr4, eax)?;
+        a.mov(eax, pml4 as u32)?;
+        a.mov(cr3, eax)?;
+        a.mov(ecx, 0xC000_0080u32)?;
+        a.rdmsr()?;
+        a.or(eax, Efer::LME.bits() as i32)?;
+        a.wrmsr()?;
+        a.mov(eax, cr0)?;
+        a.or(eax, Cr0::PG.bits() as u32 as i32)?;
+        a.mov(cr0, eax)?;
+        a.call_far(gdt::CODE64, 0x9000)?;
+        a.mov(dword_ptr(OUT), eax)?;
+        spin(a)
+    });
+    code(&mut cpu, 64, 0x9000, |a| {
+        a.mov(rax, 0x6464u64)?;
+        a.db(&[0xCB]) // RETF at the default 32-bit operand size (code_asm emits RETFQ)
+    });
+    run(&mut cpu, 200);
+    assert_eq!(cpu.mode, Mode::Compat);
+    assert_eq!(
+        r32(&cpu, OUT),
+        0x6464,
+        "64-bit code ran and returned to compatibility mode"
+    );
+    assert_eq!(cpu.gpr[reg::RSP as usize], 0x7000);
 }

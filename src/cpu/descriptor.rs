@@ -240,7 +240,7 @@ impl Descriptor {
             selector,
             self.base() as u64,
             self.limit(),
-            self.attr() | attr::ACCESSED * self.is_segment() as u16,
+            self.attr() | (attr::ACCESSED * self.is_segment() as u16),
         )
     }
 }

@@ -293,8 +293,8 @@ fn target_offset(cpu: &Cpu, d: Descriptor, off: u64) -> Result<u64, Fault> {
     Ok(off)
 }
 
-/// The checks on a call gate and its target code segment shared by JMP and CALL: gate DPL
-/// >= CPL and >= RPL, gate present, a non-null code selector inside its table naming a code
+/// The checks on a call gate and its target code segment shared by JMP and CALL: gate DPL at
+/// least CPL and RPL, gate present, a non-null code selector inside its table naming a code
 /// segment (64-bit code in IA-32e mode).
 fn gate_code_segment(
     cpu: &mut Cpu,
