@@ -1487,3 +1487,32 @@ fn real_to_protected_to_long_and_back_through_the_guests_own_transfers() {
     );
     assert_eq!(cpu.gpr[reg::RSP as usize], 0x7000);
 }
+
+#[test]
+fn compatibility_mode_uses_64_bit_descriptor_table_bases() {
+    let mut cpu = long_mode();
+    // Map 0xFFFF_8000_0000_0000 to physical 2 MiB with one 2-MiB page, and move the IDT and
+    // TSS up there: the low 32 bits of those bases hold nothing.
+    let high = 0xFFFF_8000_0000_0000u64;
+    w64(&mut cpu, 0x100000 + 256 * 8, 0x104000 | 7);
+    w64(&mut cpu, 0x104000, 0x105000 | 7);
+    w64(&mut cpu, 0x105000, 0x200000 | 0x87);
+    cpu.idtr.base = high + 0x2000;
+    w64(
+        &mut cpu,
+        0x202000 + 0x80 * 16,
+        gate(gdt::CODE64, HANDLERS as u32, 0xE, 3, 0),
+    );
+    w64(&mut cpu, 0x202000 + 0x80 * 16 + 8, 0);
+    cpu.tr.base = high + 0x3000;
+    cpu.tr.lin_base = high + 0x3000;
+    w64(&mut cpu, 0x203000 + 4, KSTACK);
+    code(&mut cpu, 32, UCODE, |a| a.int(0x80));
+    code(&mut cpu, 64, HANDLERS, spin);
+    enter_ring3_32(&mut cpu, UCODE, USTACK);
+    assert_eq!(cpu.mode, Mode::Compat);
+    run(&mut cpu, 10);
+    assert_eq!(cpu.rip(), HANDLERS);
+    assert_eq!(cpu.mode, Mode::Long);
+    assert_eq!(cpu.gpr[reg::RSP as usize], KSTACK - 40);
+}
