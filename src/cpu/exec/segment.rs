@@ -13,7 +13,7 @@ use crate::cpu::fault::Fault;
 use crate::cpu::flags::bit;
 use crate::cpu::operand::{canonical, ASIZE_MASK};
 use crate::cpu::segment::Segment;
-use crate::cpu::state::{reg, sreg, Cr4, Efer, Mode};
+use crate::cpu::state::{reg, sreg, Cr4, Efer, Mode, Model};
 use crate::cpu::{Cpu, Op, Width, U16, U32, U64};
 use crate::sized;
 
@@ -336,6 +336,7 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
     let ins = d.ins;
     let m = ins.mnemonic();
     match m {
+        M::Lfs | M::Lgs | M::Lss if d.model == Model::I80286 => return None,
         M::Lds | M::Les | M::Lfs | M::Lgs | M::Lss => {
             op.r = d.reg(0);
             op.extra = far_load_target(m);
@@ -416,6 +417,12 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
     Some(Flow::Next)
 }
 
+/// Whether the model has segment register `seg`: the 80286 has no FS or GS (#UD). The 8086
+/// aliases those encodings to ES..DS, which its personality decodes.
+fn has_sreg(d: &Decoded, seg: u8) -> bool {
+    !(d.model == Model::I80286 && (seg == sreg::FS || seg == sreg::GS))
+}
+
 /// MOV to/from a segment register. MOV CS is #UD; MOV SS ends the block so that its
 /// interrupt shadow covers exactly the next instruction.
 pub fn decode_mov_sreg(d: &Decoded, op: &mut Op) -> Option<Flow> {
@@ -423,7 +430,7 @@ pub fn decode_mov_sreg(d: &Decoded, op: &mut Op) -> Option<Flow> {
     let r0 = ins.op0_register();
     if r0.is_segment_register() {
         let seg = sreg_index(r0)?;
-        if seg == sreg::CS {
+        if seg == sreg::CS || !has_sreg(d, seg) {
             return None;
         }
         op.extra = seg;
@@ -441,6 +448,9 @@ pub fn decode_mov_sreg(d: &Decoded, op: &mut Op) -> Option<Flow> {
         });
     }
     op.extra = sreg_index(ins.op1_register())?;
+    if !has_sreg(d, op.extra) {
+        return None;
+    }
     if d.is_mem(0) {
         d.mem(op);
         op.run = mov_m_sreg;
@@ -460,6 +470,9 @@ pub fn decode_mov_sreg(d: &Decoded, op: &mut Op) -> Option<Flow> {
 pub fn decode_push_pop_sreg(d: &Decoded, op: &mut Op) -> Option<Flow> {
     let ins = d.ins;
     let seg = sreg_index(ins.op0_register())?;
+    if !has_sreg(d, seg) {
+        return None;
+    }
     let size = ins.stack_pointer_increment().unsigned_abs() as usize;
     op.extra = seg;
     if ins.mnemonic() == M::Push {
@@ -475,4 +488,32 @@ pub fn decode_push_pop_sreg(d: &Decoded, op: &mut Op) -> Option<Flow> {
     } else {
         Flow::Next
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cpu::decode::translate;
+    use crate::cpu::Model;
+    use iced_x86::{Decoder, DecoderOptions, Instruction};
+
+    /// Whether vx86 runs the instruction rather than raising #UD for it.
+    fn decodes(bytes: &[u8], model: Model) -> bool {
+        let mut ins = Instruction::default();
+        Decoder::with_ip(16, bytes, 0, DecoderOptions::NONE).decode_out(&mut ins);
+        !ins.is_invalid() && !translate(&ins, 16, model).unimplemented
+    }
+
+    #[test]
+    fn the_286_has_no_fs_gs_or_lss() {
+        let mov_fs = [0x8E, 0xE0];
+        assert!(decodes(&mov_fs, Model::Modern));
+        assert!(
+            !decodes(&mov_fs, Model::I80286),
+            "MOV FS is #UD on the 80286"
+        );
+        assert!(!decodes(&[0x0F, 0xA0], Model::I80286), "PUSH FS");
+        assert!(!decodes(&[0x0F, 0xB2, 0x07], Model::I80286), "LSS");
+        assert!(decodes(&[0xC5, 0x07], Model::I80286), "LDS exists");
+        assert!(!decodes(&[0x8E, 0xC8], Model::Modern), "MOV CS is #UD");
+    }
 }
