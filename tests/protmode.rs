@@ -1516,3 +1516,118 @@ fn compatibility_mode_uses_64_bit_descriptor_table_bases() {
     assert_eq!(cpu.mode, Mode::Long);
     assert_eq!(cpu.gpr[reg::RSP as usize], KSTACK - 40);
 }
+
+#[test]
+fn ltr_and_lldt_read_16_byte_descriptors_in_64_bit_mode() {
+    let mut cpu = long_mode();
+    let high = 0xFFFF_8000_0000_0000u64;
+    // TSS at 0x4000 (upper base 0), LDT at high + 0x5000: the upper half holds the base.
+    set_gdt(&mut cpu, SEL_SPARE, tss_desc(0x4000, 0x67, 0x9, 0));
+    set_gdt(&mut cpu, SEL_SPARE + 8, 0);
+    set_gdt(&mut cpu, SEL_SPARE3, tss_desc(0x5000, 0xFF, 0x2, 0));
+    set_gdt(&mut cpu, SEL_SPARE3 + 8, high >> 32);
+    code(&mut cpu, 64, KCODE, |a| {
+        a.mov(ax, SEL_SPARE as u32)?;
+        a.ltr(ax)?;
+        a.mov(ax, SEL_SPARE3 as u32)?;
+        a.lldt(ax)?;
+        spin(a)
+    });
+    run(&mut cpu, 20);
+    assert_eq!(cpu.tr.selector, SEL_SPARE);
+    assert_eq!(cpu.tr.base, 0x4000);
+    assert_eq!(
+        cpu.ldtr.base,
+        high + 0x5000,
+        "bits 63:32 from the upper 8 bytes"
+    );
+    assert_eq!(cpu.ldtr.limit, 0xFF);
+
+    // A non-zero type in the upper half is #GP(selector).
+    let mut cpu = long_mode();
+    set_idt64(&mut cpu, 13, HANDLERS, 0xE, 0, 0);
+    code(&mut cpu, 64, HANDLERS, |a| {
+        a.pop(rax)?;
+        a.mov(qword_ptr(OUT), rax)?;
+        spin(a)
+    });
+    set_gdt(&mut cpu, SEL_SPARE3, tss_desc(0x5000, 0xFF, 0x2, 0));
+    set_gdt(&mut cpu, SEL_SPARE3 + 8, 0x2 << 40);
+    code(&mut cpu, 64, KCODE, |a| {
+        a.mov(ax, SEL_SPARE3 as u32)?;
+        a.lldt(ax)
+    });
+    run(&mut cpu, 20);
+    assert_eq!(r64(&cpu, OUT), SEL_SPARE3 as u64);
+}
+
+#[test]
+fn task_switch_loads_cr3_and_the_ldt_of_the_new_task() {
+    let mut cpu = protected();
+    // 32-bit paging: a page directory at 0x8000 mapping the first 4 MiB with one 4-MiB page.
+    w32(&mut cpu, 0x8000, 0x87);
+    cpu.cr4 |= vx86::cpu::Cr4::PSE;
+    cpu.cr3 = 0x8000;
+    cpu.cr0 |= Cr0::PG;
+    cpu.flush_tlb_all();
+    // Task B's page directory maps linear 0-4 MiB the same way plus linear 4 MiB onto
+    // physical 0, and its LDT holds a data segment at base 4 MiB.
+    w32(&mut cpu, 0x9000, 0x87);
+    w32(&mut cpu, 0x9004, 0x87);
+    set_gdt(&mut cpu, SEL_SPARE, tss_desc(0x4000, 0xF, 0x2, 0));
+    w64(
+        &mut cpu,
+        0x4008,
+        descriptor(0x40_0000, 0xFFFFF, attr::DATA_RW | attr::G | attr::DB),
+    );
+    setup_task_b(&mut cpu, 0x50000);
+    w32(&mut cpu, TSS_B + 0x1C, 0x9000);
+    w16(&mut cpu, TSS_B + 0x60, SEL_SPARE as u64);
+    w16(&mut cpu, TSS_B + 0x54, 0x0C); // DS = LDT entry 1
+    w32(&mut cpu, 0x1234, 0xFEED);
+    code(&mut cpu, 32, KCODE, |a| a.jmp_far(SEL_TSS_B, 0));
+    code(&mut cpu, 32, 0x50000, |a| {
+        a.mov(eax, dword_ptr(0x1234))?;
+        spin(a)
+    });
+    run(&mut cpu, 20);
+    assert_eq!(cpu.cr3, 0x9000);
+    assert_eq!(cpu.ldtr.selector, SEL_SPARE);
+    assert_eq!(cpu.seg(sreg::DS).base, 0x40_0000);
+    assert_eq!(
+        cpu.gpr[reg::RAX as usize],
+        0xFEED,
+        "DS:1234 through the new page tables"
+    );
+}
+
+#[test]
+fn vme_iret_moves_if_into_vif_and_faults_on_a_pending_virtual_interrupt() {
+    let mut cpu = protected();
+    cpu.cr4 |= vx86::cpu::Cr4::VME;
+    trap_handler32(&mut cpu, 13, true);
+    // IOPL 0, VIF clear: IRET with IF set in the image sets VIF, not IF.
+    enter_v86_program(&mut cpu, 0x0002_0002, |a| {
+        a.push(0x0200)?;
+        a.push(0x4000)?;
+        a.push(0x0010)?;
+        a.iret()
+    });
+    code(&mut cpu, 16, 0x40010, |a| {
+        a.push(0x0200)?;
+        a.push(0x4000)?;
+        a.push(0x0020)?;
+        a.iret()
+    });
+    run_to(&mut cpu, 0x10, 30);
+    assert!(cpu.flags.has(bit::VIF) && !cpu.flags.has(bit::IF));
+    // Now VIP set: enabling virtual interrupts again is #GP(0) for the monitor.
+    cpu.write_flags(bit::VIP, bit::VIP);
+    run(&mut cpu, 30);
+    assert_eq!((r32(&cpu, OUT + 0x100), r32(&cpu, OUT + 0x104)), (13, 0));
+    assert_eq!(
+        r32(&cpu, OUT + 0x108),
+        0x10 + 8,
+        "the fault points at the IRET (after PUSH imm16, imm16, imm8)"
+    );
+}

@@ -634,3 +634,76 @@ impl Cpu {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::{Cr0, Cr4, Model};
+    use crate::mem::PhysMem;
+
+    /// Flat protected mode with 32-bit paging: linear 0x10000-0x10FFF mapped, 0xF000 not.
+    fn paged() -> Cpu {
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(1 << 20).unwrap());
+        cpu.enter_protected_flat(0x1000);
+        // Page directory at 0x2000, one page table at 0x3000.
+        cpu.mem
+            .write_bytes(0x2000, &0x3007u32.to_le_bytes())
+            .unwrap();
+        cpu.mem
+            .write_bytes(0x3000 + 0x10 * 4, &0x10007u32.to_le_bytes())
+            .unwrap();
+        cpu.cr3 = 0x2000;
+        cpu.cr4.remove(Cr4::PSE);
+        cpu.cr0 |= Cr0::PG;
+        cpu.flush_tlb_all();
+        cpu
+    }
+
+    #[test]
+    fn a_frame_across_a_missing_page_writes_nothing() {
+        let mut cpu = paged();
+        cpu.mem.write_bytes(0x10000, &[0xAA; 8]).unwrap();
+        let ss = cpu.segs[sreg::SS as usize];
+        let mut st = NewStack::new(ss, 0x10004, 4, 0, Fault::ss(0));
+        st.push(4, 0x1111_1111).unwrap();
+        st.push(4, 0x2222_2222).unwrap(); // at 0xFFFC: the unmapped page
+        let f = st.commit(&mut cpu).unwrap_err();
+        assert_eq!(f.vector, Vector::PF);
+        let mut b = [0u8; 4];
+        cpu.mem.read_bytes(0x10000, &mut b);
+        assert_eq!(
+            b, [0xAA; 4],
+            "the push to the mapped page did not happen either"
+        );
+    }
+
+    #[test]
+    fn pushes_beyond_the_limit_fault_as_recorded() {
+        let cpu = paged();
+        let mut ss = cpu.segs[sreg::SS as usize];
+        ss.limit = 0x0FFF;
+        let mut st = NewStack::new(ss, 0x1002, 4, 0, Fault::ss(0x10));
+        assert_eq!(
+            st.push(4, 0),
+            Err(Fault::ss(0x10)),
+            "0xFFE..0x1001 crosses the limit"
+        );
+        let mut st = NewStack::new(ss, 0x2, 2, 0, Fault::ss(0));
+        st.push(2, 0).unwrap();
+        assert_eq!(
+            st.push(2, 0),
+            Err(Fault::ss(0)),
+            "SP wraps to 0xFFFE, above the limit"
+        );
+    }
+
+    #[test]
+    fn ext_is_clear_only_for_software_interrupts() {
+        assert_eq!(IntKind::Software.ext(), 0);
+        assert_eq!(IntKind::SoftException.ext(), 0);
+        assert_eq!(IntKind::Exception.ext(), 1);
+        assert_eq!(IntKind::External.ext(), 1);
+        assert_eq!(IntKind::Icebp.ext(), 1);
+        assert!(sets_rf(Vector::GP) && sets_rf(Vector::PF) && !sets_rf(Vector::DB));
+    }
+}
