@@ -879,7 +879,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "the bit/bmi/mov groups come from the integer-ops branch: enable after merging it"]
     fn claimed_integer_features_are_implemented() {
         for (f, e) in EVIDENCE_INTEGER {
             check(*f, e);

@@ -59,6 +59,9 @@ pub struct Cpu {
     pub(crate) stop_at: u64,
     /// Set by a handler to end the current block after the instruction (SMC, mode changes).
     pub(crate) end_block: bool,
+    /// Address of the running block's first op: an op's index in its block is the number of
+    /// instructions that retired before it but are not yet in `icount` (REP string budgets).
+    pub(crate) block_ops: usize,
     /// Guest physical memory.
     pub mem: PhysMem,
     pub(crate) bus: BusSlot,
@@ -142,6 +145,7 @@ impl Cpu {
             icount: 0,
             stop_at: 0,
             end_block: false,
+            block_ops: 0,
             mem,
             bus: BusSlot::new(),
             icache: ICache::new(),

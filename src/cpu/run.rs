@@ -279,6 +279,7 @@ impl Cpu {
     #[inline(always)]
     fn exec_ops(&mut self, ops: *const Op, n: usize) {
         self.end_block = false;
+        self.block_ops = ops as usize;
         let mut i = 0;
         while i < n {
             // SAFETY: `ops` points at `n` ops of one block in the icache arena, which neither
