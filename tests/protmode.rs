@@ -1631,3 +1631,32 @@ fn vme_iret_moves_if_into_vif_and_faults_on_a_pending_virtual_interrupt() {
         "the fault points at the IRET (after PUSH imm16, imm16, imm8)"
     );
 }
+
+#[test]
+fn iret_that_sets_tf_traps_after_the_next_instruction() {
+    let mut cpu = protected();
+    trap_handler32(&mut cpu, 1, false);
+    code(&mut cpu, 32, KCODE, |a| {
+        a.push(0x102u32)?; // EFLAGS with TF
+        a.push(gdt::CODE32 as u32)?;
+        a.push((KCODE + 0x40) as u32)?;
+        a.iretd()
+    });
+    code(&mut cpu, 32, KCODE + 0x40, |a| {
+        a.mov(eax, 1)?;
+        a.mov(eax, 2)
+    });
+    run(&mut cpu, 50);
+    assert_eq!(r32(&cpu, OUT + 0x100), 1);
+    assert_eq!(
+        r32(&cpu, OUT + 0x108),
+        KCODE + 0x45,
+        "the trap follows the first instruction"
+    );
+    assert_eq!(
+        cpu.gpr[reg::RAX as usize] & 0xFFFF_FFFF,
+        KCODE + 0x45,
+        "the handler ran at once"
+    );
+    assert_ne!(cpu.dr[6] & (1 << 14), 0, "DR6.BS");
+}

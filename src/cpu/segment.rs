@@ -265,9 +265,12 @@ impl super::Cpu {
         let mode = self.mode;
         match mode {
             Mode::Real => {
+                // The cache becomes a present, writable data segment at DPL 0 again (usable
+                // after a null load in protected mode); the limit and the G/B bits stay.
                 let s = &mut self.segs[(seg & 7) as usize];
                 s.selector = selector;
                 s.base = (selector as u64) << 4;
+                s.attr = (s.attr & (attr::AVL | attr::L | attr::DB | attr::G)) | attr::DATA_RW;
                 s.refresh(mode, seg);
                 Ok(())
             }
@@ -477,6 +480,22 @@ mod load_tests {
         );
         assert_eq!(cpu.load_seg(sreg::SS, 0x04), Err(Fault::gp(0x04)), "no LDT");
         cpu.load_seg(sreg::SS, gdt::DATA).unwrap();
+    }
+
+    #[test]
+    fn real_mode_loads_keep_the_limit_and_make_the_cache_usable() {
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(1 << 20).unwrap());
+        cpu.segs[sreg::DS as usize] =
+            Segment::from_cache(0, 0, 0xFFFF_FFFF, attr::UNUSABLE | attr::G | attr::DB);
+        cpu.load_seg(sreg::DS, 0x1000).unwrap();
+        let ds = *cpu.seg(sreg::DS);
+        assert!(ds.usable());
+        assert_eq!(
+            (ds.base, ds.limit),
+            (0x10000, 0xFFFF_FFFF),
+            "unreal mode keeps its limit"
+        );
+        assert_eq!(ds.attr, attr::DATA_RW | attr::G | attr::DB);
     }
 
     #[test]
