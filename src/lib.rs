@@ -18,6 +18,7 @@
 
 pub mod conformance;
 pub mod cpu;
+pub mod dev;
 pub mod error;
 pub mod mem;
 pub mod workloads;

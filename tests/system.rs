@@ -470,7 +470,6 @@ fn cpuid_as_the_guest_sees_it() {
 /// The same walk as `mode_walk_from_real_to_64_bit_and_back`, with the guest's own far jumps
 /// and data-segment loads.
 #[test]
-#[ignore = "needs far JMP and MOV Sreg (exec/far.rs, exec/segment.rs): enable after merging them"]
 fn mode_walk_with_real_far_jumps() {
     let mut cpu = machine();
     tables(&mut cpu);

@@ -421,7 +421,15 @@ fn group(m: M) -> Option<Group> {
         | M::Jmp
         | M::Call
         | M::Ret => Branch,
-        M::Retf | M::Iret | M::Int | M::Int1 | M::Int3 | M::Into | M::Bound => Far,
+        M::Retf
+        | M::Iret
+        | M::Iretd
+        | M::Iretq
+        | M::Int
+        | M::Int1
+        | M::Int3
+        | M::Into
+        | M::Bound => Far,
         M::Lds
         | M::Les
         | M::Lfs

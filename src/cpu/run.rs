@@ -92,6 +92,11 @@ impl Cpu {
                 if let Some(exit) = self.service_events() {
                     return exit;
                 }
+                // With TF or a shadow pending and the budget spent, nothing ran: stop here
+                // rather than ask again forever.
+                if self.icount >= self.stop_at {
+                    return RunExit::Budget;
+                }
                 continue;
             }
             if self.icount >= self.stop_at {
@@ -139,8 +144,12 @@ impl Cpu {
     fn service_events(&mut self) -> Option<RunExit> {
         if self.shadow {
             // STI / MOV SS: the next instruction runs before any interrupt is recognized.
+            // With the budget spent the shadow waits for the next call to run that instruction.
+            if self.icount >= self.stop_at && !self.halted {
+                return None;
+            }
             self.shadow = false;
-            if self.icount < self.stop_at && !self.halted {
+            if !self.halted {
                 let tf = self.flags.has(bit::TF);
                 let before = self.icount;
                 self.step_block(true);

@@ -1,0 +1,7 @@
+//! PC devices, one file each. A device is a plain state machine: registers behind a tiny
+//! trait ([`bus::PortIo`], [`bus::Mmio`]), virtual time passed in, interrupt outputs read by
+//! the board. Devices never name the CPU or each other; the wiring lives in
+//! `machine::board`.
+
+pub mod bus;
+pub mod debug;
