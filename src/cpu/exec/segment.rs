@@ -110,11 +110,13 @@ fn protected_only(cpu: &Cpu) -> R {
 }
 
 /// ARPL r/m16, r16: raise the destination selector's RPL to the source's; ZF says whether
-/// it changed.
+/// it changed. The destination is written only then (SDM Vol. 2A ARPL): a memory operand is
+/// read as a read (a #PF error code without W/R, no #GP for a read-only segment) and the
+/// write, if any, comes before any flag changes.
 fn arpl<const MEM: bool>(cpu: &mut Cpu, op: &Op) -> R {
     protected_only(cpu)?;
     let dst = if MEM {
-        cpu.read_rmw::<U16>(op.seg, cpu.ea(op))?
+        cpu.read_ea::<U16>(op)?
     } else {
         U16::get(cpu, op.rm)
     };
@@ -515,5 +517,27 @@ mod tests {
         assert!(!decodes(&[0x0F, 0xB2, 0x07], Model::I80286), "LSS");
         assert!(decodes(&[0xC5, 0x07], Model::I80286), "LDS exists");
         assert!(!decodes(&[0x8E, 0xC8], Model::Modern), "MOV CS is #UD");
+    }
+
+    #[test]
+    fn arpl_reads_its_destination_and_writes_only_when_it_raises_the_rpl() {
+        use crate::cpu::{reg, Cpu, OpenBus};
+        use crate::mem::PhysMem;
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(1 << 20).unwrap());
+        cpu.enter_protected_flat(0x1000);
+        // arpl cs:[0x3000], ax: a write through the read-only CS would raise #GP(0), but
+        // RPL 3 is already above AX's RPL 1, so nothing is written (as processors do; a
+        // not-present page also faults as a read).
+        let code = [0x2E, 0x63, 0x05, 0x00, 0x30, 0x00, 0x00];
+        cpu.mem.write_bytes(0x2000, &code).unwrap();
+        cpu.mem
+            .write_bytes(0x3000, &0x0013u16.to_le_bytes())
+            .unwrap();
+        cpu.set_rip(0x2000);
+        cpu.gpr[reg::RAX as usize] = 0x0001;
+        cpu.step(&mut OpenBus);
+        assert_eq!(cpu.last_fault, None);
+        assert_eq!(cpu.rip(), 0x2007);
+        assert!(!cpu.flags.zf());
     }
 }
