@@ -13,6 +13,11 @@
 //! - [`native`]: the host runner (fork, trampoline, signal recovery); x86-64 Linux only.
 //! - [`emu`]: the vx86 runner (long mode, CPL 3, an IDT whose handlers tell the vector).
 //! - [`compare`]: the comparison and the mismatch report.
+//!
+//! The run prints the seed, progress every tenth, one report per mismatch (the first 25;
+//! `VX86_HOSTDIFF_SHOW=n` shows n, those of instructions vx86 implements first), the
+//! mnemonics of failing sequences with their failure rates, and last `N passed, M failed`.
+//! A case is reproduced by its seed and index alone.
 
 pub mod compare;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
