@@ -44,9 +44,8 @@ impl Cpu {
     pub fn run(&mut self, bus: &mut dyn Bus, max_instructions: u64) -> RunExit {
         self.bus.attach(bus);
         self.stop_at = self.icount.saturating_add(max_instructions);
-        if self.mem.has_dirty_code() {
-            self.sync_dirty_code();
-        }
+        // The machine may have changed device state (timers, host input) since the last run.
+        self.sync_bus();
         let exit = self.run_loop();
         self.bus.detach();
         exit
