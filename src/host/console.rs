@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crossbeam::channel::{Receiver, TryRecvError};
+use crossbeam::channel::Receiver;
 
 use crate::machine::Host;
 use crate::Error;
@@ -135,11 +135,8 @@ impl Host for Console {
             return Vec::new();
         };
         let mut all = Vec::new();
-        loop {
-            match rx.try_recv() {
-                Ok(b) => all.extend_from_slice(&b),
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
-            }
+        while let Ok(b) = rx.try_recv() {
+            all.extend_from_slice(&b);
         }
         all
     }
