@@ -74,6 +74,8 @@ pub struct Console {
     debugcon: Out,
     input: Option<Receiver<Vec<u8>>>,
     stop: Arc<AtomicBool>,
+    deadline: Option<std::time::Instant>,
+    timed_out: bool,
 }
 
 impl Console {
