@@ -92,7 +92,20 @@ impl Console {
             debugcon: Out::open(debugcon, "debug console")?,
             input,
             stop,
+            deadline: None,
+            timed_out: false,
         })
+    }
+
+    /// Asks the machine to stop after `secs` seconds of host time.
+    pub fn stop_after(&mut self, secs: f64) {
+        self.deadline =
+            Some(std::time::Instant::now() + std::time::Duration::from_secs_f64(secs.max(0.0)));
+    }
+
+    /// Whether the stop came from the timeout.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
     }
 }
 
@@ -144,6 +157,13 @@ impl Host for Console {
     }
 
     fn stop_requested(&mut self) -> bool {
+        if self
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            self.timed_out = true;
+            return true;
+        }
         self.stop.load(Ordering::SeqCst)
     }
 }
