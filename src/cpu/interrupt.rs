@@ -107,7 +107,7 @@ impl Cpu {
     /// through a task gate committed first (TR then names the new task, and the fault
     /// belongs to the new task's context).
     pub fn interrupt(&mut self, vector: u8, kind: IntKind, code: Option<u32>) -> Result<(), Fault> {
-        self.end_block = true;
+        self.end_block();
         match self.mode {
             Mode::Real => self.real_interrupt(vector),
             _ => self.protected_interrupt(vector, kind, code),

@@ -74,7 +74,7 @@ fn load_cs_real(cpu: &mut Cpu, sel: u16) {
         let mode = cpu.mode;
         cpu.segs[sreg::CS as usize].refresh(mode, sreg::CS);
     }
-    cpu.end_block = true;
+    cpu.end_block();
 }
 
 /// The CS limit a real-mode or virtual-8086 far transfer checks its target against.

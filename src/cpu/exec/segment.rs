@@ -84,7 +84,7 @@ pub fn pop_cs(cpu: &mut Cpu, _: &Op) -> R {
     s.base = (v & 0xFFFF) << 4;
     let mode = cpu.mode;
     cpu.segs[sreg::CS as usize].refresh(mode, sreg::CS);
-    cpu.end_block = true;
+    cpu.end_block();
     Ok(())
 }
 

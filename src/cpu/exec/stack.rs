@@ -404,7 +404,7 @@ mod tests {
             bit::IOPL | bit::IF | bit::CF
         );
         assert!(
-            cpu.end_block,
+            cpu.block_ended(),
             "IF changed: interrupts are sampled after the block"
         );
     }

@@ -55,34 +55,22 @@ fn set_areg<const A: u8>(cpu: &mut Cpu, r: u8, v: u64) {
 }
 
 impl Cpu {
-    /// Instructions retired before `op` started: the run loop adds a block's ops to `icount`
-    /// only when the block ends, so the ops before `op` in its block are counted here.
-    pub(crate) fn retired_before(&self, op: &Op) -> u64 {
-        let j = (op as *const Op as usize).wrapping_sub(self.block_ops) / std::mem::size_of::<Op>();
-        self.icount
-            + if j < crate::cpu::icache::MAX_BLOCK {
-                j as u64
-            } else {
-                0
-            }
-    }
-
     /// How many iterations a REP string starting now may run before it pauses: the rest of
     /// the instruction budget, or one under EFLAGS.TF (single-step traps after each
     /// iteration, SDM Vol. 3B "Single-Step Exception Condition").
-    fn string_budget(&self, op: &Op) -> u64 {
+    fn string_budget(&self) -> u64 {
         if self.flags.has(bit::TF) {
             return 1;
         }
-        self.stop_at.saturating_sub(self.retired_before(op)).max(1)
+        self.stop_at.saturating_sub(self.icount).max(1)
     }
 
     /// Whether a REP string must pause between iterations for an event: a deliverable INTR
     /// or NMI, or a stop request. These arrive only through bus accesses, which end the
-    /// block when they report one, so `end_block` guards the full test.
+    /// block when they report one, so `block_ended` guards the full test.
     #[inline(always)]
     fn string_must_pause(&self) -> bool {
-        self.end_block
+        self.block_ended()
             && ((self.intr && self.flags.has(bit::IF))
                 || (self.nmi_pending && !self.nmi_blocked)
                 || self.stop_requested)
@@ -171,7 +159,7 @@ fn string<const A: u8, const K: u8, const COMPARE: bool, const SI: bool, const D
     }
     // The run loop budgeted this op as one instruction; at least one iteration always runs,
     // so a paused string still makes progress.
-    let budget = cpu.string_budget(op);
+    let budget = cpu.string_budget();
     let mut done = 0u64;
     let paused = loop {
         let n = match bulk(cpu, &mut cur, count.min(budget - done)) {
@@ -202,10 +190,10 @@ fn string<const A: u8, const K: u8, const COMPARE: bool, const SI: bool, const D
     cpu.icount += done - 1;
     if paused {
         cpu.set_rip(cpu.rip().wrapping_sub(op.len as u64));
-        cpu.end_block = true;
+        cpu.end_block();
     } else if done > 1 {
         // Later ops in this block were budgeted as if this one retired once.
-        cpu.end_block = true;
+        cpu.end_block();
     }
     Ok(())
 }
@@ -687,8 +675,7 @@ pub(crate) mod tests {
         let ins = Decoder::with_ip(bits, bytes, 0, DecoderOptions::NONE).decode();
         let op = translate(&ins, bits, cpu.model).op;
         cpu.stop_at = stop_at;
-        cpu.block_ops = &op as *const Op as usize;
-        cpu.end_block = false;
+        cpu.block_stop = u64::MAX;
         let start = cpu.rip();
         cpu.set_rip(start.wrapping_add(op.len as u64));
         let r = (op.run)(cpu, &op);
@@ -1059,7 +1046,7 @@ pub(crate) mod tests {
         assert_eq!(get(&cpu, reg::RCX), 90);
         assert_eq!(cpu.rip(), 0x7000, "paused: RIP back at the REP STOSB");
         assert_eq!(cpu.icount, 9, "the run loop adds the tenth");
-        assert!(cpu.end_block);
+        assert!(cpu.block_ended());
         assert_eq!(bytes(&cpu, 0x2000, 11), [vec![0x5A; 10], vec![0]].concat());
     }
 

@@ -264,7 +264,7 @@ impl Cpu {
         self.mem.clear_holds_code(page);
         self.icache.invalidate_page(page);
         self.tlb.gen += 1;
-        self.end_block = true;
+        self.end_block();
     }
 
     /// Invalidates code pages that memory saw written behind the CPU's back (DMA, A/D bits).
@@ -272,7 +272,7 @@ impl Cpu {
         for page in self.mem.take_dirty_code() {
             self.icache.invalidate_page(page);
             self.tlb.gen += 1;
-            self.end_block = true;
+            self.end_block();
         }
     }
 
@@ -297,7 +297,7 @@ impl Cpu {
             self.icache.flush();
         }
         if st.intersects(BusStatus::STOP | BusStatus::INTR | BusStatus::NMI | BusStatus::INIT) {
-            self.end_block = true;
+            self.end_block();
         }
         if st.contains(BusStatus::STOP) {
             self.stop_requested = true;

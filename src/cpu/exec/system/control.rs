@@ -109,7 +109,7 @@ impl Cpu {
         } else {
             self.flush_tlb_all();
         }
-        self.end_block = true;
+        self.end_block();
         Ok(())
     }
 
@@ -144,7 +144,7 @@ impl Cpu {
         if changed.contains(Cr4::SMAP) {
             self.update_tlb_set();
         }
-        self.end_block = true;
+        self.end_block();
         Ok(())
     }
 
@@ -155,7 +155,7 @@ impl Cpu {
         }
         self.cr8 = v;
         // A lower priority may unmask a pending interrupt: check at the boundary.
-        self.end_block = true;
+        self.end_block();
         Ok(())
     }
 

@@ -61,7 +61,7 @@ fn ac<const SET: bool>(cpu: &mut Cpu, _: &Op) -> R {
 fn hlt(cpu: &mut Cpu, _: &Op) -> R {
     cpl0(cpu)?;
     cpu.halted = true;
-    cpu.end_block = true;
+    cpu.end_block();
     Ok(())
 }
 
@@ -106,7 +106,7 @@ mod tests {
         assert!(!c.shadow, "no shadow when IF was already 1");
         exec(&mut c, &CLI).unwrap();
         assert!(!c.flags.has(bit::IF));
-        assert!(c.end_block, "IF changes end the block");
+        assert!(c.block_ended(), "IF changes end the block");
     }
 
     #[test]
