@@ -5,4 +5,5 @@
 
 pub mod bus;
 pub mod debug;
+pub mod ioapic;
 pub mod lapic;
