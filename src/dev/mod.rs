@@ -5,3 +5,6 @@
 
 pub mod bus;
 pub mod debug;
+pub mod hpet;
+pub mod ioapic;
+pub mod lapic;
