@@ -5,3 +5,5 @@
 
 pub mod bus;
 pub mod debug;
+pub mod port92;
+pub mod uart;
