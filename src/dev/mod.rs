@@ -5,5 +5,7 @@
 
 pub mod bus;
 pub mod debug;
+pub mod i8042;
 pub mod port92;
+pub mod ps2;
 pub mod uart;
