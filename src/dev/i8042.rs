@@ -269,7 +269,7 @@ impl I8042 {
         if self.obf {
             self.obf = false;
             self.ob_aux = false;
-            self.ob_free_at = self.now + REFILL_NS;
+            self.ob_free_at = self.now.saturating_add(REFILL_NS);
         }
         // An empty output buffer reads as its last byte.
         self.ob
