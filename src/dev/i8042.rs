@@ -196,9 +196,13 @@ impl I8042 {
     }
 
     fn reply(&mut self, b: u8) {
+        self.push_reply(b, false);
+    }
+
+    fn push_reply(&mut self, b: u8, aux: bool) {
         // Bounded: a guest that issues commands and never reads cannot grow the queue.
         if self.replies.len() < 16 {
-            self.replies.push_back((b, false));
+            self.replies.push_back((b, aux));
         }
     }
 
@@ -339,8 +343,8 @@ impl I8042 {
             Some(0xD1) => self.write_outport(v),
             // Write keyboard / auxiliary output buffer: as if the device sent it (not
             // translated).
-            Some(0xD2) => self.replies.push_back((v, false)),
-            Some(0xD3) => self.replies.push_back((v, true)),
+            Some(0xD2) => self.push_reply(v, false),
+            Some(0xD3) => self.push_reply(v, true),
             Some(_) => {
                 // 0xD4: to the mouse; sending to a device enables its interface.
                 self.ram[0] &= !CCB_AUX_DISABLE;
@@ -769,6 +773,26 @@ mod tests {
             seen.push((r.inb(DATA_PORT), aux));
         }
         assert_eq!(seen, [(0x08, true), (0x1E, false), (2, true), (0, true)]);
+    }
+
+    #[test]
+    fn any_guest_value_is_safe() {
+        // Every command followed by every data byte (which reaches the keyboard or, after
+        // 0xD4, the mouse) never panics, and the queues stay bounded.
+        let mut r = Rig::new();
+        for cmd in 0..=255u8 {
+            for v in 0..=255u8 {
+                r.outb(STATUS_PORT, cmd);
+                r.outb(DATA_PORT, v);
+                r.kbc.mouse_event(v as i32 * 3, -(v as i32), 1, v);
+                r.kbc.key(&[0xE0, 0xF0, v]);
+                if v % 2 == 0 {
+                    r.inb(DATA_PORT);
+                }
+                assert!(r.kbc.replies.len() <= 16);
+            }
+            r.kbc.clear_reset();
+        }
     }
 
     #[test]
