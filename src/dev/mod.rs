@@ -6,5 +6,9 @@
 pub mod bus;
 pub mod debug;
 pub mod hpet;
+pub mod i8042;
 pub mod ioapic;
 pub mod lapic;
+pub mod port92;
+pub mod ps2;
+pub mod uart;
