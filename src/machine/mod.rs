@@ -128,7 +128,7 @@ impl Machine {
 
     /// Virtual time now (ns).
     pub fn now(&self) -> u64 {
-        self.clock.now(self.cpu.icount)
+        self.cpu.now()
     }
 
     /// Runs until the guest or the host stops the machine.
@@ -148,7 +148,7 @@ impl Machine {
             self.board.tick(now, &mut self.clock);
             let mut budget = SLICE;
             if let Some(d) = self.clock.earliest() {
-                budget = budget.min(self.clock.instructions_until(self.cpu.icount, d));
+                budget = budget.min(clock::instructions_until(now, d));
             }
             if let Some(max) = self.config.max_instructions {
                 if self.cpu.icount >= max {
@@ -175,8 +175,8 @@ impl Machine {
                             if self.config.realtime {
                                 self.pace(start, d);
                             }
-                            let skipped = self.clock.skip_to(self.cpu.icount, d);
-                            self.cpu.tsc_offset = self.cpu.tsc_offset.wrapping_add(skipped);
+                            // The TSC follows: it is derived from the same virtual time.
+                            self.cpu.idle_ns += d.saturating_sub(self.cpu.now());
                         }
                         None => {
                             // No timer can wake the CPU; only host input could.
