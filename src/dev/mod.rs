@@ -6,3 +6,4 @@
 pub mod bus;
 pub mod debug;
 pub mod pic;
+pub mod pit;

@@ -194,7 +194,11 @@ impl Chip {
         if requests == 0 {
             return None;
         }
-        let blocking = if self.special_mask { self.isr & !self.imr } else { self.isr };
+        let blocking = if self.special_mask {
+            self.isr & !self.imr
+        } else {
+            self.isr
+        };
         let sfnm = self.icw4 & ICW4_SFNM != 0;
         for ir in self.by_priority() {
             let bit = 1 << ir;
@@ -277,7 +281,11 @@ impl Chip {
             }
             Init::Icw3 => {
                 self.icw3 = value;
-                self.init = if self.icw1 & ICW1_IC4 != 0 { Init::Icw4 } else { Init::Ready };
+                self.init = if self.icw1 & ICW1_IC4 != 0 {
+                    Init::Icw4
+                } else {
+                    Init::Ready
+                };
             }
             Init::Icw4 => {
                 self.icw4 = value;
@@ -373,7 +381,10 @@ impl Pic {
     /// edge-triggered), as QEMU resets it. Firmware or the kernel programs it, or the board
     /// calls [`Pic::bios_init`] for a direct kernel boot.
     pub fn new() -> Pic {
-        Pic { master: Chip::new(ELCR_MASTER_WRITABLE), slave: Chip::new(ELCR_SLAVE_WRITABLE) }
+        Pic {
+            master: Chip::new(ELCR_MASTER_WRITABLE),
+            slave: Chip::new(ELCR_SLAVE_WRITABLE),
+        }
     }
 
     /// Programs the pair as a PC BIOS leaves it: master vectors 0x08–0x0F, slave 0x70–0x77,
@@ -497,16 +508,20 @@ mod tests {
 
     impl Rig {
         fn new() -> Rig {
-            Rig { pic: Pic::new(), mem: PhysMem::new(4096).unwrap() }
+            Rig {
+                pic: Pic::new(),
+                mem: PhysMem::new(4096).unwrap(),
+            }
         }
 
         /// A pair programmed through the ports as a PC BIOS does: ICW1 = 0x11 (edge, cascade,
         /// ICW4 needed), ICW2 = 0x08 / 0x70, ICW3 = 0x04 / 0x02, ICW4 = `icw4`; nothing masked.
         fn initialized(icw4_master: u8, icw4_slave: u8) -> Rig {
             let mut r = Rig::new();
-            for (cmd, base, icw3, icw4) in
-                [(0x20, 0x08, 0x04, icw4_master), (0xA0, 0x70, 0x02, icw4_slave)]
-            {
+            for (cmd, base, icw3, icw4) in [
+                (0x20, 0x08, 0x04, icw4_master),
+                (0xA0, 0x70, 0x02, icw4_slave),
+            ] {
                 r.out(cmd, 0x11);
                 r.out(cmd + 1, base);
                 r.out(cmd + 1, icw3);
@@ -517,12 +532,18 @@ mod tests {
         }
 
         fn out(&mut self, port: u16, value: u8) {
-            let mut ctx = DevCtx { now: 0, mem: &mut self.mem };
+            let mut ctx = DevCtx {
+                now: 0,
+                mem: &mut self.mem,
+            };
             self.pic.io_write(&mut ctx, port, 1, value as u32);
         }
 
         fn inb(&mut self, port: u16) -> u8 {
-            let mut ctx = DevCtx { now: 0, mem: &mut self.mem };
+            let mut ctx = DevCtx {
+                now: 0,
+                mem: &mut self.mem,
+            };
             self.pic.io_read(&mut ctx, port, 1) as u8
         }
 
@@ -602,13 +623,41 @@ mod tests {
             expect: Option<u8>,
         }
         let cases = [
-            Case { pending: &[3, 5], in_service: None, expect: Some(0x0B) },
-            Case { pending: &[7, 6, 4], in_service: None, expect: Some(0x0C) },
-            Case { pending: &[4], in_service: Some(3), expect: None },
-            Case { pending: &[3], in_service: Some(3), expect: None },
-            Case { pending: &[1], in_service: Some(3), expect: Some(0x09) },
-            Case { pending: &[9], in_service: Some(3), expect: Some(0x71) },
-            Case { pending: &[9], in_service: Some(1), expect: None },
+            Case {
+                pending: &[3, 5],
+                in_service: None,
+                expect: Some(0x0B),
+            },
+            Case {
+                pending: &[7, 6, 4],
+                in_service: None,
+                expect: Some(0x0C),
+            },
+            Case {
+                pending: &[4],
+                in_service: Some(3),
+                expect: None,
+            },
+            Case {
+                pending: &[3],
+                in_service: Some(3),
+                expect: None,
+            },
+            Case {
+                pending: &[1],
+                in_service: Some(3),
+                expect: Some(0x09),
+            },
+            Case {
+                pending: &[9],
+                in_service: Some(3),
+                expect: Some(0x71),
+            },
+            Case {
+                pending: &[9],
+                in_service: Some(1),
+                expect: None,
+            },
         ];
         for (i, c) in cases.iter().enumerate() {
             let mut r = Rig::initialized(0x01, 0x01);
@@ -639,11 +688,19 @@ mod tests {
         r.out(0x20, 0x40);
         assert_eq!(r.isr(0x20), 0x28, "OCW2 no-op");
         r.out(0x20, 0x20);
-        assert_eq!(r.isr(0x20), 0x20, "non-specific EOI ends IR3, the highest in service");
+        assert_eq!(
+            r.isr(0x20),
+            0x20,
+            "non-specific EOI ends IR3, the highest in service"
+        );
         r.pulse(3);
         assert_eq!(r.pic.ack(), 0x0B);
         r.out(0x20, 0x65);
-        assert_eq!(r.isr(0x20), 0x08, "specific EOI 5 ends IR5 although IR3 is higher");
+        assert_eq!(
+            r.isr(0x20),
+            0x08,
+            "specific EOI 5 ends IR5 although IR3 is higher"
+        );
         r.out(0x20, 0x63);
         assert_eq!(r.isr(0x20), 0x00);
     }
@@ -689,7 +746,11 @@ mod tests {
         r.pulse(6);
         assert_eq!(r.pic.ack(), 0x0C);
         r.pulse(4);
-        assert_eq!(r.pic.ack(), 0x0E, "IR4 rotated to lowest, so IR6 goes first");
+        assert_eq!(
+            r.pic.ack(),
+            0x0E,
+            "IR4 rotated to lowest, so IR6 goes first"
+        );
         assert_eq!(r.pic.ack(), 0x0C);
         r.out(0x20, 0x00); // clear rotate in AEOI
         r.out(0x20, 0xC7); // back to IR0 highest
@@ -737,7 +798,11 @@ mod tests {
         r.pic.set_irq(5, true);
         assert_eq!(r.irr(0x20) & 0x20, 0x20);
         assert_eq!(r.pic.ack(), 0x0D);
-        assert_eq!(r.irr(0x20) & 0x20, 0x20, "level: IRR stays while the line is high");
+        assert_eq!(
+            r.irr(0x20) & 0x20,
+            0x20,
+            "level: IRR stays while the line is high"
+        );
         r.out(0x20, 0x20);
         assert_eq!(r.pic.ack(), 0x0D, "level: still high after EOI, so again");
         r.out(0x20, 0x20);
@@ -750,9 +815,16 @@ mod tests {
         r.out(0x4D1, 0xFF);
         assert_eq!(r.inb(0x4D0), 0xF8);
         assert_eq!(r.inb(0x4D1), 0xDE);
-        let mut ctx = DevCtx { now: 0, mem: &mut r.mem };
+        let mut ctx = DevCtx {
+            now: 0,
+            mem: &mut r.mem,
+        };
         r.pic.io_write(&mut ctx, 0x4D0, 2, 0x0C00);
-        assert_eq!(r.pic.io_read(&mut ctx, 0x4D0, 2), 0x0C00, "word access covers both");
+        assert_eq!(
+            r.pic.io_read(&mut ctx, 0x4D0, 2),
+            0x0C00,
+            "word access covers both"
+        );
     }
 
     #[test]
@@ -787,8 +859,16 @@ mod tests {
             vanish: fn(&mut Rig),
         }
         let cases = [
-            Case { name: "level line dropped", level: true, vanish: |r| r.pic.set_irq(5, false) },
-            Case { name: "masked before INTA", level: false, vanish: |r| r.out(0x21, 0x20) },
+            Case {
+                name: "level line dropped",
+                level: true,
+                vanish: |r| r.pic.set_irq(5, false),
+            },
+            Case {
+                name: "masked before INTA",
+                level: false,
+                vanish: |r| r.out(0x21, 0x20),
+            },
         ];
         for c in cases {
             let mut r = Rig::initialized(0x01, 0x01);
@@ -821,7 +901,11 @@ mod tests {
         assert!(r.pic.int_output(), "the master's edge latch on IR2 holds");
         assert_eq!(r.pic.ack(), 0x77);
         assert_eq!(r.isr(0xA0), 0);
-        assert_eq!(r.isr(0x20), 0x04, "master's ISR2 is set: software EOIs the master only");
+        assert_eq!(
+            r.isr(0x20),
+            0x04,
+            "master's ISR2 is set: software EOIs the master only"
+        );
         r.out(0x20, 0x20);
         assert!(!r.pic.int_output());
     }
@@ -837,7 +921,10 @@ mod tests {
         assert_eq!(r.isr(0x20), 0x04);
         assert_eq!(r.isr(0xA0), 0x10);
         r.pulse(14);
-        assert!(!r.pic.int_output(), "IRQ 14 waits behind IRQ 12 on the slave");
+        assert!(
+            !r.pic.int_output(),
+            "IRQ 14 waits behind IRQ 12 on the slave"
+        );
         r.out(0xA0, 0x20);
         assert!(!r.pic.int_output(), "and behind ISR2 on the master");
         r.out(0x20, 0x20);
@@ -868,7 +955,10 @@ mod tests {
                 assert_eq!(r.isr(0xA0), 0x12);
             }
             r.pulse(3);
-            assert!(!r.pic.int_output(), "IR3 stays blocked by ISR2 in both modes");
+            assert!(
+                !r.pic.int_output(),
+                "IR3 stays blocked by ISR2 in both modes"
+            );
         }
     }
 
