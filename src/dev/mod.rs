@@ -7,3 +7,4 @@ pub mod bus;
 pub mod debug;
 pub mod pic;
 pub mod pit;
+pub mod rtc;

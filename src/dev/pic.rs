@@ -4,13 +4,16 @@
 //!
 //! References: Intel 8259A datasheet (231468) — "Interrupt Sequence", "Programming the 8259A"
 //! (ICW1–ICW4, OCW1–OCW3), "The Special Fully Nest Mode", "Edge and Level Triggered Modes";
-//! Intel 82371AB PIIX4 datasheet §4.1.11–4.1.12 (ICW1 LTIM replaced by the ELCR, which bits of
-//! the ELCR are reserved).
+//! Intel 82371AB (PIIX4) datasheet, interrupt controller registers (ICW1's LTIM replaced by the
+//! ELCR; which ELCR bits are reserved).
 //!
 //! Model notes (where the chip leaves room, what is chosen here):
 //! - IR inputs are levels driven by the board through [`Pic::set_irq`]. An edge-triggered IR
 //!   latches its request on the rising edge and keeps it until the INTA cycle (or ICW1), so a
-//!   device may pulse its line; a level-triggered IR's request follows the line.
+//!   device may pulse its line; a level-triggered IR's request follows the line. (The
+//!   datasheet asks an edge-triggered IR to stay high until the first INTA and answers a
+//!   request withdrawn earlier with IR7; the latch follows QEMU, so kernels tested there see
+//!   the same interrupts here.)
 //! - A request that is no longer there when the CPU acknowledges (a level line that dropped, a
 //!   mask set in between) gets the chip's "default IR7": vector base + 7 with no ISR bit set.
 //!   When the master selects its cascade input and the slave has nothing left, the master
@@ -297,7 +300,7 @@ impl Chip {
     /// ICW1 starts the initialization sequence. Datasheet: the edge sense circuit is reset (an
     /// edge-triggered IR must make a new low-to-high transition), the IMR is cleared, IR7 gets
     /// the lowest priority, special mask mode is cleared and status read is set to IRR; without
-    /// IC4 all ICW4 functions are zero. The ISR is cleared too, as QEMU and Bochs do.
+    /// IC4 all ICW4 functions are zero. The ISR is cleared too, as QEMU does.
     fn icw1(&mut self, value: u8) {
         self.icw1 = value;
         self.init = Init::Icw2;
@@ -1034,6 +1037,25 @@ mod tests {
         r.pulse(2);
         assert_eq!(r.pic.ack(), 0x71);
         r.out(0x31, 0x5A);
-        assert_eq!(r.inb(0x21), 0x5A, "0x30/0x31 alias the master, as on PIIX");
+        assert_eq!(
+            r.inb(0x21),
+            0x5A,
+            "the chip decodes A0 only; the board picks the aliases"
+        );
+    }
+
+    #[test]
+    fn bios_init_programs_the_pc_layout() {
+        // What a PC BIOS leaves: IRQ 0-7 at 0x08-0x0F, IRQ 8-15 at 0x70-0x77, the given masks.
+        let mut r = Rig::new();
+        r.pic.bios_init(0xFEFA); // IRQ 0, 2 and 8 unmasked
+        assert_eq!((r.inb(0x21), r.inb(0xA1)), (0xFA, 0xFE));
+        r.pulse(1);
+        assert!(!r.pic.int_output(), "IRQ 1 masked");
+        r.pulse(0);
+        assert_eq!(r.pic.ack(), 0x08);
+        r.out(0x20, 0x20);
+        r.pulse(8);
+        assert_eq!(r.pic.ack(), 0x70);
     }
 }

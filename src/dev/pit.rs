@@ -1,8 +1,9 @@
 //! The 8254 programmable interval timer (ports 0x40–0x43) and system control port B (0x61).
 //!
 //! References: Intel 8254 datasheet (231164) — "Operational Description" (control word,
-//! counter latch command, read-back command, status byte), "Mode Definitions" and the mode
-//! timing diagrams (Figures 12–17), "Gate" table; IBM PC/AT technical reference for port 0x61.
+//! counter latch command, read-back command, status byte), "Mode Definitions" with the mode
+//! timing diagrams, the "Gate Pin Operations" table; IBM PC/AT technical reference for port
+//! 0x61.
 //!
 //! The three counters run from one 1.193182 MHz clock. Nothing is ticked per clock: each
 //! counter keeps a *segment* (the clock edge where its counting element (CE) was last loaded or
@@ -219,7 +220,7 @@ impl Counter {
             (false, p) if p < hi => (false, p),
             (false, p) => (true, p - hi),
         };
-        let ce = if n % 2 == 0 {
+        let ce = if n.is_multiple_of(2) {
             n - 2 * q
         } else if !low && q + 1 == hi {
             0
@@ -736,7 +737,8 @@ mod tests {
         // Each row: (control word, count, [(CE, OUT) after edges 101, 102, ...]).
         const H: bool = true;
         const L: bool = false;
-        let cases: &[(u8, u16, &[(u16, bool)])] = &[
+        type Wave = (u8, u16, &'static [(u16, bool)]);
+        let cases: &[Wave] = &[
             // Mode 0: OUT low until terminal count, N + 1 clocks after the write; the CE wraps.
             (
                 0x30,
@@ -978,7 +980,10 @@ mod tests {
             "OUT high, RW 3, mode 2, binary"
         );
         let c0 = r.inb(at(500), COUNTER0) as u16 | (r.inb(at(500), COUNTER0) as u16) << 8;
-        assert_eq!(c0, 1000 - (401 - 101) % 1000);
+        assert_eq!(
+            c0, 700,
+            "loaded on edge 101: 300 clocks into the 1000-clock period"
+        );
         assert_eq!(r.inb(at(500), COUNTER2), 0x80 | 0x36);
         let c2 = r.inb(at(500), COUNTER2) as u16 | (r.inb(at(500), COUNTER2) as u16) << 8;
         assert_eq!(c2, 0x1234, "loaded on edge 401 and latched there");
@@ -1010,11 +1015,13 @@ mod tests {
         r.out(at(700), CONTROL, 0xD2);
         assert_eq!(
             r.inb(at(900), COUNTER0) as u16 | (r.inb(at(900), COUNTER0) as u16) << 8,
-            { 1000 - (700 - 101) % 1000 }
+            401,
+            "599 clocks into the period"
         );
         assert_eq!(
             r.latched(at(900), 2),
-            0x1234 - 2 * ((900 - 401) % (0x1234 / 2)) as u16
+            0x1234 - 2 * 499,
+            "mode 3 counts by two: 499 clocks after its load on edge 401"
         );
     }
 
