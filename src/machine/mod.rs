@@ -3,9 +3,9 @@
 
 pub mod board;
 pub mod clock;
+pub mod layout;
 
 use crate::cpu::{Cpu, Model, RunExit};
-use crate::mem::PhysMem;
 use crate::Error;
 use board::Board;
 use clock::Clock;
@@ -52,6 +52,9 @@ pub enum Exit {
     InstructionLimit,
     /// The host asked the machine to stop (Ctrl-C, a timeout).
     Stopped,
+    /// The guest reset the CPU (keyboard controller 0xFE, port 0x92); the caller reboots
+    /// or, like QEMU's `-no-reboot`, exits.
+    Reset,
 }
 
 impl Exit {
@@ -60,7 +63,7 @@ impl Exit {
     pub fn status(self) -> u8 {
         match self {
             Exit::DebugExit(s) => (s & 0xFF) as u8,
-            Exit::PowerOff | Exit::Halted | Exit::Stopped => 0,
+            Exit::PowerOff | Exit::Halted | Exit::Stopped | Exit::Reset => 0,
             Exit::TripleFault | Exit::InstructionLimit => 3,
         }
     }
@@ -74,6 +77,7 @@ impl Exit {
             Exit::TripleFault => "triple fault: the processor shut down".into(),
             Exit::InstructionLimit => "instruction limit reached".into(),
             Exit::Stopped => "stopped by the host".into(),
+            Exit::Reset => "guest reset the machine".into(),
         }
     }
 }
@@ -110,13 +114,10 @@ pub struct Machine {
 impl Machine {
     /// Builds a machine with `config.memory` bytes of RAM and the standard board.
     pub fn new(config: MachineConfig) -> Result<Machine, Error> {
-        let mem = PhysMem::new(config.memory).map_err(|e| {
-            Error::Host(format!(
-                "cannot map {} bytes of guest RAM: {e}",
-                config.memory
-            ))
-        })?;
-        let cpu = Cpu::new(Model::Modern, mem);
+        let mem = layout::memory(config.memory)?;
+        let mut cpu = Cpu::new(Model::Modern, mem);
+        // The board has a local APIC: its MSRs go to it, and CPUID says so.
+        cpu.apic = true;
         let board = Board::new(&config);
         Ok(Machine {
             cpu,
@@ -157,6 +158,7 @@ impl Machine {
                 }
                 budget = budget.min(max - self.cpu.icount);
             }
+            self.board.set_slice_end(now + budget);
             let exit = self.cpu.run(&mut self.board, budget);
             self.flush_output(host);
             if let Some(e) = self.board.exit_request() {
