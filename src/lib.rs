@@ -20,6 +20,7 @@ pub mod conformance;
 pub mod cpu;
 pub mod dev;
 pub mod error;
+pub mod machine;
 pub mod mem;
 pub mod workloads;
 

@@ -103,7 +103,11 @@ mod tests {
         d.io_write(&mut ctx(&mut mem), EXIT_PORT, 1, 0x10);
         assert_eq!(d.exit_status(), Some(0x21));
         d.io_write(&mut ctx(&mut mem), EXIT_PORT, 4, 0);
-        assert_eq!(d.exit_status(), Some(1), "writing 0 exits with status 1, as in QEMU");
+        assert_eq!(
+            d.exit_status(),
+            Some(1),
+            "writing 0 exits with status 1, as in QEMU"
+        );
     }
 
     #[test]
