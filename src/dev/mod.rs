@@ -5,3 +5,4 @@
 
 pub mod bus;
 pub mod debug;
+pub mod fw_cfg;
