@@ -445,7 +445,7 @@ mod tests {
         // Linked at 0xC0100000, loaded at 1 MiB: the entry moves with its segment.
         assert_eq!(plan.entry, 0x10_0000 + 4);
         assert_eq!(plan.gpr, [0; 16]);
-        assert_eq!(read(&mem, 0x10_0000, 16), ELF_CODE.to_vec());
+        assert_eq!(read(&mem, 0x10_0000, 64), ELF_CODE.to_vec());
         assert_eq!(read(&mem, 0x10_1000, 0x10), ELF_DATA.to_vec());
         assert_eq!(
             read(&mem, 0x10_1000 + 0x20, 0x10),
@@ -473,7 +473,7 @@ mod tests {
         assert_eq!(plan.entry, 0x20_0000);
         let pt = plan.page_tables.unwrap();
         assert_eq!(pt % 4096, 0);
-        assert_eq!(read(&mem, 0x20_0000, 16), ELF_CODE.to_vec());
+        assert_eq!(read(&mem, 0x20_0000, 64), ELF_CODE.to_vec());
     }
 
     #[test]
@@ -518,17 +518,17 @@ mod tests {
             ),
             (
                 patch(elf32_image(), 52 + 12, &0x3FF_FFF8u32.to_le_bytes()),
-                "ELF segment 0 at 0x3fffff8..0x4000008 lies beyond RAM (RAM ends at 0x4000000)",
+                "ELF segment 0 at 0x3fffff8..0x4000038 lies beyond RAM (RAM ends at 0x4000000)",
             ),
             (
                 patch(elf32_image(), 52 + 12, &0x9_FBF8u32.to_le_bytes()),
-                "ELF segment 0 at 0x9fbf8..0x9fc08 overlaps reserved memory 0x9fc00..0x100000 \
+                "ELF segment 0 at 0x9fbf8..0x9fc38 overlaps reserved memory 0x9fc00..0x100000 \
                  (e820 type 2)",
             ),
             (
                 patch(elf32_image(), 52 + 32 + 12, &0x10_0008u32.to_le_bytes()),
                 "ELF segment 1 at 0x100008..0x100038 overlaps the ELF segment 0 at \
-                 0x100000..0x100010",
+                 0x100000..0x100040",
             ),
             (
                 patch(elf32_image(), 24, &0x50_0000u32.to_le_bytes()),

@@ -553,4 +553,80 @@ mod tests {
         assert_eq!(cpu.seg(crate::cpu::sreg::ES).selector, 0x18);
         assert_eq!(cpu.gdtr.limit, 31);
     }
+
+    /// Applies `plan` to a fresh CPU and runs it until the probe code halts; returns the
+    /// CPU and what the probe stored: EAX, EBX, ESI, CS.
+    fn run_probe(plan: &BootPlan, mem: PhysMem) -> (Cpu, [u32; 4]) {
+        let mut cpu = Cpu::new(Model::Modern, mem);
+        plan.apply(&mut cpu);
+        let exit = cpu.run(&mut crate::cpu::OpenBus, 1000);
+        assert_eq!(
+            exit,
+            crate::cpu::RunExit::Halted,
+            "fault: {:?}",
+            cpu.last_fault
+        );
+        let mut b = [0u8; 16];
+        cpu.mem.read_bytes(0x500, &mut b);
+        let w = |i: usize| u32::from_le_bytes(b[4 * i..4 * i + 4].try_into().unwrap());
+        let probe = [w(0), w(1), w(2), w(3) & 0xFFFF];
+        (cpu, probe)
+    }
+
+    #[test]
+    fn each_kind_of_kernel_runs_from_its_entry_with_its_registers() {
+        let map = test_e820();
+        let boot = |img: &[u8], opts: &BootOptions| {
+            let mut mem = test_mem();
+            let mut env = test_env(&mut mem, &map);
+            let plan = load(&mut env, Path::new("k"), img, opts).unwrap();
+            (plan, mem)
+        };
+        let none = BootOptions::default();
+
+        let (plan, mem) = boot(&mb1_elf_image(), &none);
+        let (cpu, p) = run_probe(&plan, mem);
+        assert_eq!(
+            p,
+            [0x2BAD_B002, plan.gpr[reg::RBX as usize] as u32, 0, 0x08]
+        );
+        assert_eq!(cpu.mode, Mode::Protected);
+
+        // A 64-bit multiboot 2 kernel starts in 32-bit protected mode.
+        let (plan, mem) = boot(&mb2_elf64_image(), &none);
+        let (cpu, p) = run_probe(&plan, mem);
+        assert_eq!(
+            p,
+            [0x36D7_6289, plan.gpr[reg::RBX as usize] as u32, 0, 0x08]
+        );
+        assert_eq!(cpu.mode, Mode::Protected);
+
+        let (plan, mem) = boot(&elf64_image(), &none);
+        let (cpu, p) = run_probe(&plan, mem);
+        assert_eq!(p, [0, 0, 0, 0x18]);
+        assert_eq!(cpu.mode, Mode::Long);
+
+        let (plan, mem) = boot(&elf32_image(), &none);
+        let (_, p) = run_probe(&plan, mem);
+        assert_eq!(p, [0, 0, 0, 0x08]);
+
+        // Linux: the 32-bit protocol enters at the protected-mode kernel's start, the
+        // 64-bit one 0x200 further; ESI holds the zero page either way.
+        let setup = (BZ_SETUP_SECTS + 1) * 512;
+        let mut img = bzimage();
+        img[setup..setup + PROBE.len()].copy_from_slice(&PROBE);
+        img[setup + 0x200..setup + 0x200 + PROBE.len()].copy_from_slice(&PROBE);
+        let (plan, mem) = boot(&img, &none);
+        let (cpu, p) = run_probe(&plan, mem);
+        assert_eq!(p, [0, 0, plan.gpr[reg::RSI as usize] as u32, 0x10]);
+        assert_eq!(cpu.mode, Mode::Protected);
+        let long = BootOptions {
+            linux_64bit_entry: true,
+            ..BootOptions::default()
+        };
+        let (plan, mem) = boot(&img, &long);
+        let (cpu, p) = run_probe(&plan, mem);
+        assert_eq!(p, [0, 0, plan.gpr[reg::RSI as usize] as u32, 0x10]);
+        assert_eq!(cpu.mode, Mode::Long);
+    }
 }

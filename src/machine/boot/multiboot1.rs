@@ -543,7 +543,7 @@ mod tests {
         assert_eq!(plan.format, KernelFormat::Multiboot1);
         assert_eq!(plan.mode, EntryMode::Protected);
         assert_eq!(plan.entry, 0x10_0000 + 4);
-        assert_eq!(read(&mem, 0x10_0000, 16), ELF_CODE.to_vec());
+        assert_eq!(read(&mem, 0x10_0000, 64), ELF_CODE.to_vec());
         check_info(&mem, &plan, 0x10_1030);
     }
 

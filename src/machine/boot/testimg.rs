@@ -78,14 +78,37 @@ pub(crate) fn write_rsdp(mem: &mut PhysMem, addr: u64, revision: u8) {
     mem.write_bytes(addr, &r).unwrap();
 }
 
-/// The code bytes of the test ELF images' first segment.
-pub(crate) const ELF_CODE: [u8; 16] = [
-    0x90, 0x90, 0x90, 0x90, 0xF4, 0xEB, 0xFD, 0, 1, 2, 3, 4, 5, 6, 7, 8,
+/// Code that stores EAX at 0x500, EBX at 0x504, ESI at 0x508 and CS at 0x50C, then halts;
+/// the same bytes run in 32-bit and 64-bit mode (absolute addresses through a SIB byte).
+pub(crate) const PROBE: [u8; 31] = [
+    0x89, 0x04, 0x25, 0x00, 0x05, 0x00, 0x00, // mov [0x500], eax
+    0x89, 0x1C, 0x25, 0x04, 0x05, 0x00, 0x00, // mov [0x504], ebx
+    0x89, 0x34, 0x25, 0x08, 0x05, 0x00, 0x00, // mov [0x508], esi
+    0x8C, 0x0C, 0x25, 0x0C, 0x05, 0x00, 0x00, // mov [0x50c], cs
+    0xF4, // hlt
+    0xEB, 0xFD, // jmp back to hlt
 ];
+
+/// The code of the test ELF images' first segment: four NOPs, then (at the entry point,
+/// offset 4) [`PROBE`].
+pub(crate) const ELF_CODE: [u8; 64] = {
+    let mut c = [0u8; 64];
+    let mut i = 0;
+    while i < 4 {
+        c[i] = 0x90;
+        i += 1;
+    }
+    while i < 4 + PROBE.len() {
+        c[i] = PROBE[i - 4];
+        i += 1;
+    }
+    c
+};
+
 /// The data bytes of the test ELF32 image's second segment.
 pub(crate) const ELF_DATA: [u8; 16] = *b"vx86 test data!\0";
 
-/// An ELF32 kernel linked at 0xC0100000 and loaded at 1 MiB: segment 0 (16 bytes of code
+/// An ELF32 kernel linked at 0xC0100000 and loaded at 1 MiB: segment 0 (64 bytes of code
 /// from file offset 0x200 at 0x100000), segment 1 (16 bytes of data from 0x1000 at
 /// 0x101000, 0x30 in memory: 0x20 of bss); entry 0xC0100004; 8 KiB long.
 pub(crate) fn elf32_image() -> Vec<u8> {
@@ -104,8 +127,8 @@ pub(crate) fn elf32_image() -> Vec<u8> {
             0x200u32,
             0xC010_0000u32,
             0x10_0000u32,
-            0x10u32,
-            0x10u32,
+            0x40u32,
+            0x40u32,
             5u32,
         ),
         (0x1000, 0xC010_1000, 0x10_1000, 0x10, 0x30, 6),
@@ -119,12 +142,12 @@ pub(crate) fn elf32_image() -> Vec<u8> {
             put32(&mut b, ph + 4 * f, v);
         }
     }
-    b[0x200..0x210].copy_from_slice(&ELF_CODE);
+    b[0x200..0x240].copy_from_slice(&ELF_CODE);
     b[0x1000..0x1010].copy_from_slice(&ELF_DATA);
     b
 }
 
-/// An ELF64 kernel: one segment of 16 bytes of code (0x100 in memory) at 2 MiB, entry there.
+/// An ELF64 kernel: one segment of 64 bytes of code (0x100 in memory) at 2 MiB, entry there.
 pub(crate) fn elf64_image() -> Vec<u8> {
     let mut b = vec![0u8; 8192];
     b[..7].copy_from_slice(&[0x7F, b'E', b'L', b'F', 2, 1, 1]);
@@ -142,10 +165,10 @@ pub(crate) fn elf64_image() -> Vec<u8> {
     put64(&mut b, ph + 8, 0x200);
     put64(&mut b, ph + 16, 0x20_0000);
     put64(&mut b, ph + 24, 0x20_0000);
-    put64(&mut b, ph + 32, 0x10);
+    put64(&mut b, ph + 32, 0x40);
     put64(&mut b, ph + 40, 0x100);
     put64(&mut b, ph + 48, 0x1000);
-    b[0x200..0x210].copy_from_slice(&ELF_CODE);
+    b[0x200..0x240].copy_from_slice(&ELF_CODE);
     b
 }
 
