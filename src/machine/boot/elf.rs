@@ -347,7 +347,7 @@ impl Elf {
         self.segments
             .iter()
             .find(|s| s.vaddr <= self.entry && self.entry - s.vaddr < s.memsz)
-            .map_or(self.entry, |s| s.paddr + (self.entry - s.vaddr))
+            .map_or(self.entry, |s| s.paddr.wrapping_add(self.entry - s.vaddr))
     }
 
     /// One past the highest physical byte of any segment.
