@@ -17,7 +17,7 @@
 //!
 //! Numeric items are little-endian (`fw_cfg_add_i16/i32/i64`); the file directory (item
 //! 0x19) is big-endian: a u32 count, then per file {u32 size, u16 select, u16 reserved,
-//! char name[56]}, sorted by name as QEMU sorts it, files at selectors 0x20 onwards.
+//! char name\[56\]}, sorted by name as QEMU sorts it, files at selectors 0x20 onwards.
 
 use std::collections::BTreeMap;
 
