@@ -5,6 +5,7 @@
 
 pub mod bus;
 pub mod debug;
+pub mod fw_cfg;
 pub mod hpet;
 pub mod i8042;
 pub mod ioapic;

@@ -1,6 +1,7 @@
 //! The PC's physical memory map: where RAM sits around the legacy and PCI holes, and the
 //! e820 table that describes it to boot loaders and kernels.
 
+use super::boot::{e820, E820Entry};
 use crate::mem::{PhysMem, RegionKind};
 use crate::Error;
 
@@ -19,29 +20,6 @@ pub const LAPIC_IOAPIC: [std::ops::Range<u64>; 3] = [
     0xFED0_0000..0xFED0_0400,
     0xFEE0_0000..0xFEE0_1000,
 ];
-
-/// e820 memory types (ACPI 6.4 Table 15.312).
-pub mod e820 {
-    /// Usable RAM.
-    pub const RAM: u32 = 1;
-    /// Reserved: do not use.
-    pub const RESERVED: u32 = 2;
-    /// ACPI tables, reclaimable after they are read.
-    pub const ACPI: u32 = 3;
-    /// ACPI NVS memory.
-    pub const NVS: u32 = 4;
-}
-
-/// One entry of the e820 memory map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct E820Entry {
-    /// First byte.
-    pub addr: u64,
-    /// Length in bytes.
-    pub size: u64,
-    /// The type (see [`e820`]).
-    pub kind: u32,
-}
 
 /// How `memory` bytes of RAM split around the hole below 4 GiB: (below 4 GiB, above).
 pub fn ram_split(memory: u64) -> (u64, u64) {

@@ -2,6 +2,7 @@
 //! that moves them forward together. Host front ends talk to it through [`Host`].
 
 pub mod board;
+pub mod boot;
 pub mod clock;
 pub mod layout;
 
