@@ -5,6 +5,7 @@ use crate::cpu::bus::ones;
 use crate::cpu::{Bus, BusStatus};
 use crate::dev::bus::{DevCtx, Mmio, PortIo, Timed};
 use crate::dev::debug::DebugPorts;
+use crate::dev::fw_cfg::FwCfg;
 use crate::dev::hpet::Hpet;
 use crate::dev::i8042::I8042;
 use crate::dev::ioapic::{DeliveryMode, IoApic};
@@ -33,6 +34,7 @@ enum PortDev {
     Port92,
     Uart(u8),
     Debug,
+    FwCfg,
 }
 
 /// Port ranges (half-open) and the device that decodes them: the I/O map of the PC.
@@ -53,6 +55,8 @@ const PORT_MAP: &[(u16, u16, PortDev)] = &[
     (0x3E8, 0x3F0, PortDev::Uart(2)), // COM3
     (0x3F8, 0x400, PortDev::Uart(0)), // COM1
     (0x4D0, 0x4D2, PortDev::Pic),     // ELCR (edge/level control)
+    (0x510, 0x512, PortDev::FwCfg),   // fw_cfg selector and data
+    (0x514, 0x51C, PortDev::FwCfg),   // fw_cfg DMA address
 ];
 
 /// The I/O APIC's MMIO window.
@@ -102,6 +106,8 @@ pub struct Board {
     pub ioapic: IoApic,
     /// The HPET.
     pub hpet: Hpet,
+    /// QEMU's firmware configuration interface.
+    pub fw_cfg: FwCfg,
     ports: Box<[PortDev]>,
     /// Virtual time of the access being served.
     now: u64,
@@ -137,6 +143,10 @@ impl Board {
         let mut lapic = Lapic::new(0, true);
         // Likewise the local APIC: LINT0 as ExtINT and LINT1 as NMI (the "virtual wire").
         lapic.set_virtual_wire();
+        let mut fw_cfg = FwCfg::new(1, config.memory);
+        // The e820 table first, as QEMU does; a fresh board has no other files yet.
+        let e820 = super::boot::E820Entry::table_bytes(&super::layout::e820_map(config.memory));
+        let _ = fw_cfg.add_file("etc/e820", e820);
         Board {
             debug: DebugPorts::new(),
             pic,
@@ -148,6 +158,7 @@ impl Board {
             lapic,
             ioapic: IoApic::new(),
             hpet: Hpet::new(),
+            fw_cfg,
             ports,
             now: 0,
             a20: true,
@@ -349,6 +360,7 @@ impl Bus for Board {
             PortDev::Port92 => self.port92.io_read(&mut ctx, port, size),
             PortDev::Uart(i) => self.uarts[i as usize].io_read(&mut ctx, port, size),
             PortDev::Debug => self.debug.io_read(&mut ctx, port, size),
+            PortDev::FwCfg => self.fw_cfg.io_read(&mut ctx, port, size),
             PortDev::None => ones(size) as u32,
         };
         self.after_access(mem);
@@ -365,6 +377,7 @@ impl Bus for Board {
             PortDev::Port92 => self.port92.io_write(&mut ctx, port, size, value),
             PortDev::Uart(i) => self.uarts[i as usize].io_write(&mut ctx, port, size, value),
             PortDev::Debug => self.debug.io_write(&mut ctx, port, size, value),
+            PortDev::FwCfg => self.fw_cfg.io_write(&mut ctx, port, size, value),
             PortDev::None => {}
         }
         self.after_access(mem);

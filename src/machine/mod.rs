@@ -128,6 +128,30 @@ impl Machine {
         })
     }
 
+    /// Loads `kernel` (multiboot 1/2, ELF or Linux bzImage, detected from its contents) as
+    /// QEMU's `-kernel` does and puts the CPU at its entry point.
+    pub fn boot(
+        &mut self,
+        kernel: &std::path::Path,
+        bytes: &[u8],
+        opts: &boot::BootOptions,
+    ) -> Result<boot::BootPlan, Error> {
+        let e820 = layout::e820_map(self.config.memory);
+        let mut env = boot::BootEnv {
+            mem: &mut self.cpu.mem,
+            e820: &e820,
+            acpi_rsdp: None,
+            framebuffer: None,
+        };
+        let plan = boot::load(&mut env, kernel, bytes, opts)?;
+        plan.apply(&mut self.cpu);
+        if !opts.cmdline.is_empty() {
+            // Firmware-style consumers find the command line in fw_cfg too.
+            self.board.fw_cfg.set_cmdline(0, &opts.cmdline);
+        }
+        Ok(plan)
+    }
+
     /// Virtual time now (ns).
     pub fn now(&self) -> u64 {
         self.cpu.now()
