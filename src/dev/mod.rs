@@ -16,3 +16,4 @@ pub mod port92;
 pub mod ps2;
 pub mod rtc;
 pub mod uart;
+pub mod vga;

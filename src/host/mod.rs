@@ -2,3 +2,4 @@
 //! through channels. Nothing here is needed by the CPU, memory, devices or machine.
 
 pub mod console;
+pub mod display;
