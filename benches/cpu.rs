@@ -1,59 +1,18 @@
-//! Guest MIPS for small workloads in 32- and 64-bit mode, reported as criterion throughput
+//! Guest MIPS for the workloads in `vx86::workloads`, reported as criterion throughput
 //! (elements = guest instructions retired).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use vx86::cpu::{reg, Cpu, Model, OpenBus};
-use vx86::mem::PhysMem;
-
-/// A workload: its code, where it runs, and how many instructions one iteration retires.
-struct Workload {
-    name: &'static str,
-    code: Vec<u8>,
-    long: bool,
-    instructions: u64,
-}
-
-fn machine(w: &Workload) -> Cpu {
-    let mut cpu = Cpu::new(Model::Modern, PhysMem::new(128 << 20).unwrap());
-    if w.long {
-        cpu.enter_long_mode(0x1000, 0x10000, 4);
-    } else {
-        cpu.enter_protected_flat(0x1000);
-    }
-    cpu.mem.write_bytes(0x100000, &w.code).unwrap();
-    cpu
-}
-
-/// Integer ALU loop: `n` iterations of 6 instructions.
-fn alu_loop(long: bool, n: u32) -> Workload {
-    let mut c = vec![0xB9];
-    c.extend_from_slice(&n.to_le_bytes()); // mov ecx, n
-    c.extend_from_slice(&[0x31, 0xC0]); // xor eax, eax
-    c.extend_from_slice(&[0x01, 0xC8]); // l: add eax, ecx
-    c.extend_from_slice(&[0x31, 0xC2]); // xor edx, eax
-    c.extend_from_slice(&[0x8D, 0x1C, 0x10]); // lea ebx, [eax+edx]
-    c.extend_from_slice(&[0x29, 0xDA]); // sub edx, ebx
-    c.extend_from_slice(&[0xFF, 0xC9]); // dec ecx
-    c.extend_from_slice(&[0x75, 0xF3]); // jnz l
-    c.extend_from_slice(&[0xF4]); // hlt
-    Workload { name: if long { "alu64" } else { "alu32" }, code: c, long, instructions: 2 + 6 * n as u64 }
-}
 
 fn bench(c: &mut Criterion) {
-    let workloads = [alu_loop(false, 1_000_000), alu_loop(true, 1_000_000)];
     let mut g = c.benchmark_group("cpu");
     g.sample_size(10);
-    for w in &workloads {
+    for w in vx86::workloads::all() {
         g.throughput(Throughput::Elements(w.instructions));
-        let mut cpu = machine(w);
+        let mut cpu = w.machine();
         g.bench_function(w.name, |b| {
             b.iter(|| {
-                cpu.set_rip(0x100000);
-                cpu.gpr[reg::RSP as usize] = 0x80000;
-                cpu.halted = false;
-                let start = cpu.icount;
-                cpu.run(&mut OpenBus, w.instructions);
-                assert_eq!(cpu.icount - start, w.instructions, "{}", w.name);
+                let n = w.run(&mut cpu);
+                assert_eq!(n, w.instructions, "{}", w.name);
             })
         });
     }

@@ -27,12 +27,18 @@ pub enum Error {
 impl Error {
     /// An error about `path`.
     pub fn file(path: impl Into<PathBuf>, problem: impl Into<String>) -> Error {
-        Error::File { path: path.into(), problem: problem.into() }
+        Error::File {
+            path: path.into(),
+            problem: problem.into(),
+        }
     }
 
     /// An error about option `name`.
     pub fn option(name: impl Into<String>, problem: impl Into<String>) -> Error {
-        Error::Option { name: name.into(), problem: problem.into() }
+        Error::Option {
+            name: name.into(),
+            problem: problem.into(),
+        }
     }
 }
 

@@ -20,5 +20,6 @@ pub mod conformance;
 pub mod cpu;
 pub mod error;
 pub mod mem;
+pub mod workloads;
 
 pub use error::Error;

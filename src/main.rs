@@ -19,6 +19,14 @@ enum Command {
     /// Instruction conformance tests.
     #[command(subcommand)]
     Conformance(Conformance),
+    /// Runs the guest workloads and prints guest MIPS for each.
+    Bench {
+        /// Only workloads whose name contains this.
+        filter: Option<String>,
+        /// Repetitions of each workload.
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -68,7 +76,10 @@ fn main() -> ExitCode {
             };
             vx86::conformance::sst::main(&dir, model, filter.as_deref())
         }
-        Command::Conformance(Conformance::HostDiff { count, seed }) => vx86::conformance::hostdiff::main(count, seed),
+        Command::Conformance(Conformance::HostDiff { count, seed }) => {
+            vx86::conformance::hostdiff::main(count, seed)
+        }
+        Command::Bench { filter, repeat } => bench(filter.as_deref(), repeat),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -77,4 +88,36 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `vx86 bench`: guest MIPS per workload (best of `repeat` runs).
+fn bench(filter: Option<&str>, repeat: u32) -> Result<u8, vx86::Error> {
+    for w in vx86::workloads::all() {
+        if filter.is_some_and(|f| !w.name.contains(f)) {
+            continue;
+        }
+        let mut cpu = w.machine();
+        let mut best = f64::MAX;
+        for _ in 0..repeat.max(1) {
+            let t = std::time::Instant::now();
+            let n = w.run(&mut cpu);
+            best = best.min(t.elapsed().as_secs_f64());
+            if n != w.instructions {
+                return Err(vx86::Error::option(
+                    "bench",
+                    format!(
+                        "{} retired {n} instructions, expected {}",
+                        w.name, w.instructions
+                    ),
+                ));
+            }
+        }
+        println!(
+            "{:<12} {:>10} instructions  {:>8.1} MIPS",
+            w.name,
+            w.instructions,
+            w.instructions as f64 / best / 1e6
+        );
+    }
+    Ok(0)
 }

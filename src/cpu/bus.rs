@@ -76,14 +76,18 @@ pub(crate) struct BusSlot {
 
 impl BusSlot {
     pub(crate) fn new() -> BusSlot {
-        BusSlot { ptr: None, open: OpenBus }
+        BusSlot {
+            ptr: None,
+            open: OpenBus,
+        }
     }
 
     /// Parks `bus`; the caller must call [`BusSlot::detach`] before the borrow ends.
     pub(crate) fn attach(&mut self, bus: &mut dyn Bus) {
         // SAFETY: only the lifetime is erased. `Cpu::run` detaches before returning, so the
         // pointer is never used after the `&mut dyn Bus` borrow it came from has ended.
-        let bus: &mut (dyn Bus + 'static) = unsafe { std::mem::transmute::<&mut dyn Bus, &mut (dyn Bus + 'static)>(bus) };
+        let bus: &mut (dyn Bus + 'static) =
+            unsafe { std::mem::transmute::<&mut dyn Bus, &mut (dyn Bus + 'static)>(bus) };
         self.ptr = Some(std::ptr::NonNull::from(bus));
     }
 

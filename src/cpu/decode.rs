@@ -172,7 +172,11 @@ impl Decoded<'_> {
         op.seg = sreg_index(ins.memory_segment()).unwrap_or(sreg::DS);
         op.asize = self.addr_size();
         let disp = ins.memory_displacement64();
-        op.disp = if op.base == reg::RIP { disp.wrapping_sub(ins.next_ip()) as i32 } else { disp as i32 };
+        op.disp = if op.base == reg::RIP {
+            disp.wrapping_sub(ins.next_ip()) as i32
+        } else {
+            disp as i32
+        };
     }
 
     /// The segment of the memory operand (with any override).
@@ -182,7 +186,9 @@ impl Decoded<'_> {
 
     /// The displacement of a near branch from the next instruction.
     pub fn branch_rel(&self) -> u64 {
-        self.ins.near_branch_target().wrapping_sub(self.ins.next_ip())
+        self.ins
+            .near_branch_target()
+            .wrapping_sub(self.ins.next_ip())
     }
 }
 
@@ -199,17 +205,90 @@ macro_rules! sized {
     };
 }
 
-/// The group decoder for a mnemonic: the whole instruction set on one page.
-fn group(m: M) -> Option<GroupDecode> {
-    use exec::*;
-    Some(match m {
-        M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test | M::Inc | M::Dec | M::Neg | M::Not => {
-            alu::decode
+/// The instruction groups, one `exec` module each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Group {
+    Alu,
+    Shift,
+    MulDiv,
+    Bcd,
+    Bit,
+    Bmi,
+    Mov,
+    Stack,
+    String,
+    Branch,
+    Far,
+    Segment,
+    System,
+    Io,
+    FlagOps,
+    Misc,
+}
+
+impl Group {
+    fn decoder(self) -> GroupDecode {
+        use exec::*;
+        match self {
+            Group::Alu => alu::decode,
+            Group::Shift => shift::decode,
+            Group::MulDiv => muldiv::decode,
+            Group::Bcd => bcd::decode,
+            Group::Bit => bit::decode,
+            Group::Bmi => bmi::decode,
+            Group::Mov => mov::decode,
+            Group::Stack => stack::decode,
+            Group::String => string::decode,
+            Group::Branch => branch::decode,
+            Group::Far => far::decode,
+            Group::Segment => segment::decode,
+            Group::System => system::decode,
+            Group::Io => io::decode,
+            Group::FlagOps => flagops::decode,
+            Group::Misc => misc::decode,
         }
-        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd => shift::decode,
-        M::Mul | M::Imul | M::Div | M::Idiv => muldiv::decode,
-        M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad | M::Salc => bcd::decode,
-        M::Bt | M::Bts | M::Btr | M::Btc | M::Bsf | M::Bsr | M::Popcnt | M::Lzcnt | M::Tzcnt | M::Bswap => bit::decode,
+    }
+}
+
+/// The instruction group of a mnemonic: the whole instruction set on one page.
+fn group(m: M) -> Option<Group> {
+    use Group::*;
+    Some(match m {
+        M::Add
+        | M::Or
+        | M::Adc
+        | M::Sbb
+        | M::And
+        | M::Sub
+        | M::Xor
+        | M::Cmp
+        | M::Test
+        | M::Inc
+        | M::Dec
+        | M::Neg
+        | M::Not => Alu,
+        M::Shl
+        | M::Sal
+        | M::Shr
+        | M::Sar
+        | M::Rol
+        | M::Ror
+        | M::Rcl
+        | M::Rcr
+        | M::Shld
+        | M::Shrd => Shift,
+        M::Mul | M::Imul | M::Div | M::Idiv => MulDiv,
+        M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad | M::Salc => Bcd,
+        M::Bt
+        | M::Bts
+        | M::Btr
+        | M::Btc
+        | M::Bsf
+        | M::Bsr
+        | M::Popcnt
+        | M::Lzcnt
+        | M::Tzcnt
+        | M::Bswap => Bit,
         M::Andn
         | M::Bextr
         | M::Blsi
@@ -224,7 +303,7 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Shlx
         | M::Shrx
         | M::Adcx
-        | M::Adox => bmi::decode,
+        | M::Adox => Bmi,
         M::Mov
         | M::Movzx
         | M::Movsx
@@ -276,8 +355,8 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Setl
         | M::Setge
         | M::Setle
-        | M::Setg => mov::decode,
-        M::Push | M::Pop | M::Pusha | M::Popa | M::Pushf | M::Popf | M::Enter | M::Leave => stack::decode,
+        | M::Setg => Mov,
+        M::Push | M::Pop | M::Pusha | M::Popa | M::Pushf | M::Popf | M::Enter | M::Leave => Stack,
         M::Movsb
         | M::Movsw
         | M::Movsd
@@ -303,7 +382,7 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Insd
         | M::Outsb
         | M::Outsw
-        | M::Outsd => string::decode,
+        | M::Outsd => String,
         M::Jo
         | M::Jno
         | M::Jb
@@ -328,15 +407,8 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Loopne
         | M::Jmp
         | M::Call
-        | M::Ret => branch::decode,
-        M::Retf
-        | M::Iret
-        | M::Int
-        | M::Int1
-        | M::Int3
-        | M::Into
-        | M::Bound
-        => far::decode,
+        | M::Ret => Branch,
+        M::Retf | M::Iret | M::Int | M::Int1 | M::Int3 | M::Into | M::Bound => Far,
         M::Lds
         | M::Les
         | M::Lfs
@@ -350,7 +422,7 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Lldt
         | M::Sldt
         | M::Ltr
-        | M::Str => segment::decode,
+        | M::Str => Segment,
         M::Lgdt
         | M::Lidt
         | M::Sgdt
@@ -390,10 +462,18 @@ fn group(m: M) -> Option<GroupDecode> {
         | M::Syscall
         | M::Sysret
         | M::Sysenter
-        | M::Sysexit => system::decode,
-        M::In | M::Out => io::decode,
-        M::Clc | M::Stc | M::Cmc | M::Cld | M::Std => flagops::decode,
-        M::Nop | M::Pause | M::Ud0 | M::Ud1 | M::Ud2 | M::Endbr32 | M::Endbr64 | M::Reservednop | M::Prefetchw => misc::decode,
+        | M::Sysexit => System,
+        M::In | M::Out => Io,
+        M::Clc | M::Stc | M::Cmc | M::Cld | M::Std => FlagOps,
+        M::Nop
+        | M::Pause
+        | M::Ud0
+        | M::Ud1
+        | M::Ud2
+        | M::Endbr32
+        | M::Endbr64
+        | M::Reservednop
+        | M::Prefetchw => Misc,
         _ => return None,
     })
 }
@@ -437,6 +517,41 @@ pub struct DecodedOp {
     pub flow: Flow,
     /// Whether vx86 lacks the instruction (the op raises #UD and the host log says so).
     pub unimplemented: bool,
+    /// Whether the instruction cannot make an event pending or change what the run loop
+    /// checks between blocks (IF, TF, HLT, the interrupt shadow, the bus lines), so blocks
+    /// of such instructions may be chained without those checks. Faults are events too, but
+    /// the run loop sees them anyway.
+    pub plain: bool,
+}
+
+/// Whether instructions with this mnemonic are plain (see [`DecodedOp::plain`]).
+fn plain(ins: &Instruction) -> bool {
+    let Some(g) = group(ins.mnemonic()) else {
+        return false;
+    };
+    let special_operand = (0..ins.op_count()).any(|i| {
+        ins.op_kind(i) == OpKind::Register && {
+            let r = ins.op_register(i);
+            r.is_segment_register() || r.is_cr() || r.is_dr() || r.is_tr()
+        }
+    });
+    let simple = match g {
+        Group::Alu
+        | Group::Shift
+        | Group::MulDiv
+        | Group::Bcd
+        | Group::Bit
+        | Group::Bmi
+        | Group::Mov => true,
+        Group::FlagOps | Group::Branch | Group::Misc => true,
+        Group::Stack => ins.mnemonic() != M::Popf,
+        Group::String => !matches!(
+            ins.mnemonic(),
+            M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd
+        ),
+        Group::Far | Group::Segment | Group::System | Group::Io => false,
+    };
+    simple && !special_operand
 }
 
 /// Translates one decoded instruction into an op.
@@ -444,25 +559,50 @@ pub fn translate(ins: &Instruction, bits: u32, model: Model) -> DecodedOp {
     let mut op = Op::new(ins.len() as u8);
     let d = Decoded { ins, bits, model };
     if ins.is_invalid() {
-        op.run = exec::misc::invalid;
-        return DecodedOp { op, flow: Flow::End, unimplemented: false };
+        // iced-x86 stops at 15 bytes and reports what runs past them as invalid.
+        op.run = if ins.len() >= 15 {
+            exec::misc::too_long
+        } else {
+            exec::misc::invalid
+        };
+        return DecodedOp {
+            op,
+            flow: Flow::End,
+            unimplemented: false,
+            plain: true,
+        };
     }
-    let mut flow = match group(ins.mnemonic()).and_then(|g| g(&d, &mut op)) {
+    let mut flow = match group(ins.mnemonic()).and_then(|g| g.decoder()(&d, &mut op)) {
         Some(flow) => flow,
         None if is_fpu_or_simd(ins) => {
             op.run = exec::misc::fpu_unavailable;
-            return DecodedOp { op, flow: Flow::End, unimplemented: false };
+            return DecodedOp {
+                op,
+                flow: Flow::End,
+                unimplemented: false,
+                plain: true,
+            };
         }
         None => {
             op = Op::new(ins.len() as u8);
             op.run = exec::misc::invalid;
-            return DecodedOp { op, flow: Flow::End, unimplemented: true };
+            return DecodedOp {
+                op,
+                flow: Flow::End,
+                unimplemented: true,
+                plain: true,
+            };
         }
     };
     if ins.flow_control() != FlowControl::Next {
         flow = Flow::End;
     }
-    DecodedOp { op, flow, unimplemented: false }
+    DecodedOp {
+        op,
+        flow,
+        unimplemented: false,
+        plain: plain(ins),
+    }
 }
 
 /// A handler that only raises #UD, for groups to return where a form is illegal.

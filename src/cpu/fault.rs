@@ -47,7 +47,9 @@ impl Vector {
     /// The double-fault class of this vector.
     pub fn class(self) -> FaultClass {
         match self {
-            Vector::DE | Vector::TS | Vector::NP | Vector::SS | Vector::GP => FaultClass::Contributory,
+            Vector::DE | Vector::TS | Vector::NP | Vector::SS | Vector::GP => {
+                FaultClass::Contributory
+            }
             Vector::PF => FaultClass::PageFault,
             Vector::DF => FaultClass::DoubleFault,
             _ => FaultClass::Benign,
@@ -56,31 +58,40 @@ impl Vector {
 
     /// Whether delivery pushes an error code (SDM Vol. 3A Table 6-1).
     pub fn has_error_code(self) -> bool {
-        matches!(self, Vector::DF | Vector::TS | Vector::NP | Vector::SS | Vector::GP | Vector::PF | Vector::AC)
+        matches!(
+            self,
+            Vector::DF
+                | Vector::TS
+                | Vector::NP
+                | Vector::SS
+                | Vector::GP
+                | Vector::PF
+                | Vector::AC
+        )
     }
 }
 
 /// A guest fault: the instruction did not complete and the exception is to be delivered with
-/// RIP pointing at it. Sixteen bytes, so `Result<(), Fault>` returns in registers.
+/// RIP pointing at it. Eight bytes, so `Result<(), Fault>` returns in one register; the
+/// linear address of a #PF travels beside it in the CPU (`Cpu::pf_addr`) until delivery
+/// loads it into CR2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fault {
     /// The exception.
     pub vector: Vector,
     /// The error code pushed with it (0 where the vector has none).
     pub code: u32,
-    /// The linear address for #PF (loaded into CR2 on delivery).
-    pub addr: u64,
 }
 
 impl Fault {
     /// A fault without error code.
     pub const fn new(vector: Vector) -> Fault {
-        Fault { vector, code: 0, addr: 0 }
+        Fault { vector, code: 0 }
     }
 
     /// A fault with an error code.
     pub const fn with_code(vector: Vector, code: u32) -> Fault {
-        Fault { vector, code, addr: 0 }
+        Fault { vector, code }
     }
 
     /// #DE: divide error.
@@ -124,9 +135,13 @@ impl Fault {
     /// #AC(0).
     pub const AC: Fault = Fault::with_code(Vector::AC, 0);
 
-    /// #PF at linear address `addr` with error code `code` (see [`PfCode`]).
-    pub const fn pf(addr: u64, code: u32) -> Fault {
-        Fault { vector: Vector::PF, code, addr }
+    /// #PF with error code `code` (see [`PfCode`]); the faulting address goes to
+    /// `Cpu::pf_addr` (use `Cpu::page_fault`).
+    pub const fn pf(code: u32) -> Fault {
+        Fault {
+            vector: Vector::PF,
+            code,
+        }
     }
 
     /// A selector error code (SDM Vol. 3A 6.13): the selector's index and TI, EXT clear.
@@ -159,8 +174,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fault_result_fits_two_registers() {
-        assert_eq!(std::mem::size_of::<Result<(), Fault>>(), 16);
+    fn fault_result_fits_one_register() {
+        assert_eq!(std::mem::size_of::<Result<(), Fault>>(), 8);
     }
 
     #[test]

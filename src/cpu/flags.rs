@@ -92,7 +92,14 @@ pub struct Flags {
 
 impl Default for Flags {
     fn default() -> Self {
-        Flags { op: FlagOp::Done, width: 8, a: 0, b: 0, res: 0, bits: FIXED1 }
+        Flags {
+            op: FlagOp::Done,
+            width: 8,
+            a: 0,
+            b: 0,
+            res: 0,
+            bits: FIXED1,
+        }
     }
 }
 
@@ -168,7 +175,9 @@ impl Flags {
     pub fn af(&self) -> bool {
         match self.op {
             FlagOp::Done => self.bits & AF != 0,
-            FlagOp::Add | FlagOp::Adc | FlagOp::Sub | FlagOp::Sbb => (self.a ^ self.b ^ self.res) & 0x10 != 0,
+            FlagOp::Add | FlagOp::Adc | FlagOp::Sub | FlagOp::Sbb => {
+                (self.a ^ self.b ^ self.res) & 0x10 != 0
+            }
             FlagOp::Inc => self.res & 0xF == 0,
             FlagOp::Dec => self.res & 0xF == 0xF,
             FlagOp::Logic | FlagOp::Shl | FlagOp::Shr | FlagOp::Sar => false,
@@ -197,12 +206,12 @@ impl Flags {
         if self.op == FlagOp::Done {
             return self.bits & ARITH;
         }
-        (self.cf() as u64) * CF
-            | (self.pf() as u64) * PF
-            | (self.af() as u64) * AF
-            | (self.zf() as u64) * ZF
-            | (self.sf() as u64) * SF
-            | (self.of() as u64) * OF
+        ((self.cf() as u64) * CF)
+            | ((self.pf() as u64) * PF)
+            | ((self.af() as u64) * AF)
+            | ((self.zf() as u64) * ZF)
+            | ((self.sf() as u64) * SF)
+            | ((self.of() as u64) * OF)
     }
 
     /// The whole RFLAGS value.
@@ -249,12 +258,12 @@ impl Flags {
     #[inline]
     pub fn set_result(&mut self, width: u8, res: u64, cf: bool, of: bool, af: bool) {
         let res = res & (u64::MAX >> (64 - width as u32));
-        let v = (cf as u64) * CF
-            | ((res as u8).count_ones() & 1 == 0) as u64 * PF
-            | (af as u64) * AF
-            | (res == 0) as u64 * ZF
-            | ((res & sign_of(width)) != 0) as u64 * SF
-            | (of as u64) * OF;
+        let v = ((cf as u64) * CF)
+            | ((((res as u8).count_ones() & 1 == 0) as u64) * PF)
+            | ((af as u64) * AF)
+            | (((res == 0) as u64) * ZF)
+            | ((((res & sign_of(width)) != 0) as u64) * SF)
+            | ((of as u64) * OF);
         self.bits = (self.bits & !ARITH) | v;
         self.op = FlagOp::Done;
     }
@@ -266,7 +275,7 @@ impl Flags {
     }
 
     /// Evaluates condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc: 0 = O … 15 = G).
-    #[inline]
+    #[inline(always)]
     pub fn cond(&self, cc: u8) -> bool {
         let base = match self.op {
             FlagOp::Sub => {
@@ -311,11 +320,18 @@ mod tests {
     /// The flags as a string of the letters that are set, in the manual's order.
     fn letters(f: &Flags) -> String {
         let v = f.get();
-        [(OF, 'O'), (SF, 'S'), (ZF, 'Z'), (AF, 'A'), (PF, 'P'), (CF, 'C')]
-            .iter()
-            .filter(|(m, _)| v & m != 0)
-            .map(|(_, c)| *c)
-            .collect()
+        [
+            (OF, 'O'),
+            (SF, 'S'),
+            (ZF, 'Z'),
+            (AF, 'A'),
+            (PF, 'P'),
+            (CF, 'C'),
+        ]
+        .iter()
+        .filter(|(m, _)| v & m != 0)
+        .map(|(_, c)| *c)
+        .collect()
     }
 
     fn run(op: FlagOp, width: u8, a: u64, b: u64, res: u64) -> String {
@@ -369,7 +385,15 @@ mod tests {
 
     #[test]
     fn conditions_agree_with_flags() {
-        let samples = [(0u64, 0u64), (1, 2), (2, 1), (0x80, 1), (1, 0x80), (0xFF, 0xFF), (0x7F, 0x80)];
+        let samples = [
+            (0u64, 0u64),
+            (1, 2),
+            (2, 1),
+            (0x80, 1),
+            (1, 0x80),
+            (0xFF, 0xFF),
+            (0x7F, 0x80),
+        ];
         for op in [FlagOp::Sub, FlagOp::Add, FlagOp::Logic] {
             for &(a, b) in &samples {
                 let res = match op {
@@ -382,7 +406,11 @@ mod tests {
                 let mut d = f;
                 d.materialize();
                 for cc in 0..16 {
-                    assert_eq!(f.cond(cc), d.cond(cc), "op {op:?} a {a:#x} b {b:#x} cc {cc}");
+                    assert_eq!(
+                        f.cond(cc),
+                        d.cond(cc),
+                        "op {op:?} a {a:#x} b {b:#x} cc {cc}"
+                    );
                 }
             }
         }

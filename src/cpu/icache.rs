@@ -25,6 +25,25 @@ pub struct Block {
     pub bytes: u16,
     /// Cleared when the block's page is written.
     pub valid: bool,
+    /// Whether the block holds only instructions after which no event can be pending that
+    /// was not pending before (ALU, moves, near branches…): the run loop may chain straight
+    /// into the next block without looking at interrupts, HLT or the trap flag.
+    pub plain: bool,
+    /// Links to the blocks that ran next: (linear RIP, block index + 1, TLB generation). A
+    /// link is followed only if RIP and the generation still match, so the next block is
+    /// found without a TLB lookup or a hash probe (DESIGN.md §2).
+    pub links: [Link; 2],
+}
+
+/// A cached successor of a block.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Link {
+    /// RIP at which the successor starts.
+    pub rip: u64,
+    /// Index of the successor.
+    pub block: u32,
+    /// The TLB generation the link was made in (0: empty).
+    pub gen: u64,
 }
 
 /// The block cache.
@@ -56,18 +75,57 @@ impl ICache {
     /// An empty cache. The arena's capacity is reserved once and never grows, so that ops
     /// stay put while a block runs.
     pub fn new() -> ICache {
-        ICache { ops: Vec::with_capacity(ARENA), blocks: Vec::new(), table: vec![0; TABLE].into_boxed_slice(), pages: HashMap::new() }
+        ICache {
+            ops: Vec::with_capacity(ARENA),
+            blocks: Vec::new(),
+            table: vec![0; TABLE].into_boxed_slice(),
+            pages: HashMap::new(),
+        }
     }
 
-    /// The block for `key`, if cached and valid.
+    /// The index of the block for `key`, if cached and valid.
     #[inline(always)]
-    pub fn lookup(&self, key: u64) -> Option<Block> {
+    pub fn lookup(&self, key: u64) -> Option<u32> {
         let b = self.table[slot(key)];
         if b == 0 {
             return None;
         }
-        let block = self.blocks[(b - 1) as usize];
-        (block.key == key && block.valid).then_some(block)
+        let block = &self.blocks[(b - 1) as usize];
+        (block.key == key && block.valid).then_some(b - 1)
+    }
+
+    /// Block `id`.
+    #[inline(always)]
+    pub fn block(&self, id: u32) -> &Block {
+        &self.blocks[id as usize]
+    }
+
+    /// The successor of block `from` at `rip`, if a link made in TLB generation `gen` says so.
+    /// Every invalidation bumps the generation, so a matching link is never stale.
+    #[inline(always)]
+    pub fn follow(&self, from: u32, rip: u64, gen: u64) -> Option<u32> {
+        let b = &self.blocks[from as usize];
+        let [l0, l1] = &b.links;
+        if l0.rip == rip && l0.gen == gen {
+            Some(l0.block)
+        } else if l1.rip == rip && l1.gen == gen {
+            Some(l1.block)
+        } else {
+            None
+        }
+    }
+
+    /// Records that block `to` ran after block `from` at `rip`.
+    #[inline]
+    pub fn link(&mut self, from: u32, rip: u64, to: u32, gen: u64) {
+        if let Some(b) = self.blocks.get_mut(from as usize) {
+            let slot = if b.links[0].gen != gen { 0 } else { 1 };
+            b.links[slot] = Link {
+                rip,
+                block: to,
+                gen,
+            };
+        }
     }
 
     /// A pointer to the first op of `block`.
@@ -82,11 +140,19 @@ impl ICache {
 
     /// Adds a block of `ops` covering `bytes` bytes at physical address `phys` (whose pages
     /// the caller has marked as holding code).
-    pub fn insert(&mut self, key: u64, ops: &[Op], bytes: u16) -> Block {
+    pub fn insert(&mut self, key: u64, ops: &[Op], bytes: u16, plain: bool) -> u32 {
         if self.ops.len() + ops.len() > ARENA || self.blocks.len() >= u32::MAX as usize - 1 {
             self.flush();
         }
-        let block = Block { key, start: self.ops.len() as u32, count: ops.len() as u16, bytes, valid: true };
+        let block = Block {
+            key,
+            start: self.ops.len() as u32,
+            count: ops.len() as u16,
+            bytes,
+            valid: true,
+            plain,
+            links: [Link::default(); 2],
+        };
         self.ops.extend_from_slice(ops);
         let id = self.blocks.len() as u32;
         self.blocks.push(block);
@@ -98,7 +164,7 @@ impl ICache {
         if last != first {
             self.pages.entry(last).or_default().push(id);
         }
-        block
+        id
     }
 
     /// Drops every block that covers bytes of physical page `page`.

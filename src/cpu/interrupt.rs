@@ -26,6 +26,7 @@ impl Cpu {
     /// Delivers a fault raised by an instruction (RIP points at it), applying the
     /// double-fault rules (SDM Vol. 3A Table 6-5) to faults raised during delivery.
     pub fn deliver_fault(&mut self, mut f: Fault) {
+        self.last_fault = Some(f);
         let mut current: Option<Vector> = None;
         loop {
             if let Some(prev) = current {
@@ -45,7 +46,7 @@ impl Cpu {
                 }
             }
             if f.vector == Vector::PF {
-                self.cr2 = f.addr;
+                self.cr2 = self.pf_addr;
             }
             let code = f.vector.has_error_code().then_some(f.code);
             match self.interrupt(f.vector.number(), IntKind::Exception, code) {
@@ -91,7 +92,11 @@ impl Cpu {
         self.push::<U16>(ip)?;
         let entry = self.read_sys(self.idtr.base + off, 4)?;
         self.flags.bits &= !(bit::IF | bit::TF | bit::AC | bit::RF);
-        self.segs[sreg::CS as usize] = Segment { selector: (entry >> 16) as u16, base: (entry >> 16) << 4, ..self.segs[sreg::CS as usize] };
+        self.segs[sreg::CS as usize] = Segment {
+            selector: (entry >> 16) as u16,
+            base: (entry >> 16) << 4,
+            ..self.segs[sreg::CS as usize]
+        };
         let mode = self.mode;
         self.segs[sreg::CS as usize].refresh(mode, sreg::CS);
         self.set_rip(entry & 0xFFFF);
@@ -101,7 +106,12 @@ impl Cpu {
 
 impl Cpu {
     /// Protected-mode, virtual-8086 and long-mode delivery through the IDT (to be written).
-    fn protected_interrupt(&mut self, _vector: u8, _kind: IntKind, _code: Option<u32>) -> Result<(), Fault> {
+    fn protected_interrupt(
+        &mut self,
+        _vector: u8,
+        _kind: IntKind,
+        _code: Option<u32>,
+    ) -> Result<(), Fault> {
         self.shutdown = true;
         Ok(())
     }

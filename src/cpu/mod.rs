@@ -73,6 +73,8 @@ pub struct Cpu {
     pub cr0: Cr0,
     /// CR2: the last page-fault linear address.
     pub cr2: u64,
+    /// The linear address of the #PF being raised; CR2 receives it on delivery.
+    pub pf_addr: u64,
     /// CR3: the page-table root (and PCID).
     pub cr3: u64,
     /// CR4.
@@ -85,6 +87,8 @@ pub struct Cpu {
     pub xcr0: u64,
     /// The PAE page-directory-pointer table entries, loaded with CR3 in legacy PAE paging.
     pub pdpte: [u64; 4],
+    /// The paging-structure cache for PAE and 4-level walks.
+    pub(crate) pde_cache: Box<[mmu::paging::PdeCacheEntry; mmu::paging::PDE_CACHE]>,
     /// GDTR.
     pub gdtr: TableReg,
     /// IDTR.
@@ -115,6 +119,10 @@ pub struct Cpu {
     pub shutdown: bool,
     /// Mask of linear addresses: 32 bits outside 64-bit mode.
     pub lin_mask: u64,
+    /// Mask of the instruction pointer: IP, EIP or RIP as the code size says.
+    pub ip_mask: u64,
+    /// The last fault an instruction raised (for debuggers, traces and tests).
+    pub last_fault: Option<Fault>,
     /// The exception being delivered, for the double-fault rules.
     pub(crate) delivering: Option<Vector>,
     /// The bus asked the CPU to stop at the next boundary.
@@ -142,12 +150,14 @@ impl Cpu {
             model,
             cr0: Cr0::empty(),
             cr2: 0,
+            pf_addr: 0,
             cr3: 0,
             cr4: Cr4::empty(),
             cr8: 0,
             efer: Efer::empty(),
             xcr0: 1,
             pdpte: [0; 4],
+            pde_cache: Box::new([Default::default(); mmu::paging::PDE_CACHE]),
             gdtr: TableReg::default(),
             idtr: TableReg::default(),
             ldtr: Segment::default(),
@@ -163,7 +173,9 @@ impl Cpu {
             shadow: false,
             shutdown: false,
             lin_mask: 0xFFFF_FFFF,
+            ip_mask: 0xFFFF,
             delivering: None,
+            last_fault: None,
             stop_requested: false,
             reported: Default::default(),
         };
@@ -191,12 +203,22 @@ impl Cpu {
         self.cr8 = 0;
         self.efer = Efer::empty();
         self.xcr0 = 1;
-        self.gdtr = TableReg { base: 0, limit: 0xFFFF };
-        self.idtr = TableReg { base: 0, limit: 0xFFFF };
+        self.gdtr = TableReg {
+            base: 0,
+            limit: 0xFFFF,
+        };
+        self.idtr = TableReg {
+            base: 0,
+            limit: 0xFFFF,
+        };
         self.ldtr = Segment::from_cache(0, 0, 0xFFFF, 0x82);
         self.tr = Segment::from_cache(0, 0, 0xFFFF, 0x8B);
         self.dr = [0, 0, 0, 0, 0, 0, 0xFFFF_0FF0, 0x400];
-        self.msr = Msrs { pat: 0x0007_0406_0007_0406, apic_base: 0xFEE0_0900, ..Msrs::default() };
+        self.msr = Msrs {
+            pat: 0x0007_0406_0007_0406,
+            apic_base: 0xFEE0_0900,
+            ..Msrs::default()
+        };
         self.halted = false;
         self.nmi_pending = false;
         self.nmi_blocked = false;
@@ -274,7 +296,18 @@ impl Cpu {
             Mode::V8086 => 3,
             _ => self.cpl,
         };
-        self.lin_mask = if self.mode == Mode::Long { u64::MAX } else { 0xFFFF_FFFF };
+        self.lin_mask = if self.mode == Mode::Long {
+            u64::MAX
+        } else {
+            0xFFFF_FFFF
+        };
+        self.ip_mask = match self.code_bits() {
+            16 => 0xFFFF,
+            32 => 0xFFFF_FFFF,
+            _ => u64::MAX,
+        };
+        // CS, the mode or the CPL changed: links between blocks must be re-validated.
+        self.tlb.gen += 1;
         for i in 0..6u8 {
             let mode = self.mode;
             self.segs[i as usize].refresh(mode, i);
@@ -356,7 +389,10 @@ impl Cpu {
         }
         if self.reported.len() < 4096 && self.reported.insert(key) {
             let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            eprintln!("vx86: #UD for unimplemented instruction at {lin:#x}: {} ({what})", hex.join(" "));
+            eprintln!(
+                "vx86: #UD for unimplemented instruction at {lin:#x}: {} ({what})",
+                hex.join(" ")
+            );
         }
     }
 }

@@ -164,7 +164,8 @@ impl Cpu {
     pub fn ea(&self, op: &Op) -> u64 {
         let base = self.gpr[(op.base & 31) as usize];
         let index = self.gpr[(op.index & 31) as usize] << (op.scale & 3);
-        base.wrapping_add(index).wrapping_add(op.disp as i64 as u64) & ASIZE_MASK[(op.asize & 3) as usize]
+        base.wrapping_add(index).wrapping_add(op.disp as i64 as u64)
+            & ASIZE_MASK[(op.asize & 3) as usize]
     }
 
     /// Reads a `W` from `seg:off`.
@@ -241,7 +242,11 @@ impl Cpu {
     /// each byte run (one, or two where the 8086 wraps inside its segment), or the fault.
     fn linear(&self, seg: u8, off: u64, n: u8, write: bool) -> Result<u64, Fault> {
         let s = &self.segs[(seg & 7) as usize];
-        let ok = if write { s.write_ok(off, n as u64) } else { s.read_ok(off, n as u64) };
+        let ok = if write {
+            s.write_ok(off, n as u64)
+        } else {
+            s.read_ok(off, n as u64)
+        };
         if self.mode == Mode::Long {
             let lin = s.lin_base.wrapping_add(off);
             let last = lin.wrapping_add(n as u64 - 1);

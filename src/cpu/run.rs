@@ -6,7 +6,7 @@ use super::bus::Bus;
 use super::decode::{translate, DecodedOp, Flow};
 use super::fault::Fault;
 use super::flags::bit;
-use super::icache::{key, Block, MAX_BLOCK};
+use super::icache::{key, MAX_BLOCK};
 use super::mmu::paging::{Access, Privilege};
 use super::op::Op;
 use super::state::{reg, sreg, Mode, Model};
@@ -29,7 +29,11 @@ pub enum RunExit {
 /// Where the instruction bytes of the next block come from.
 enum CodeSource {
     /// A cacheable block at this physical address with a host pointer to `avail` bytes.
-    Cached { phys: u64, host: *const u8, avail: usize },
+    Cached {
+        phys: u64,
+        host: *const u8,
+        avail: usize,
+    },
     /// Bytes gathered one at a time (page-crossing, MMIO, segment wrap): run uncached.
     Gathered { bytes: [u8; 16], avail: usize },
 }
@@ -88,15 +92,45 @@ impl Cpu {
                 if let Some(exit) = self.service_events() {
                     return exit;
                 }
-                if self.shutdown {
-                    continue;
-                }
+                continue;
             }
             if self.icount >= self.stop_at {
                 return RunExit::Budget;
             }
-            let single = self.shadow || self.flags.has(bit::TF);
-            self.step_block(single);
+            let Some(mut id) = self.find_block() else {
+                continue;
+            };
+            // Chain through plain blocks without the checks above: nothing they do can make
+            // an event pending (see `DecodedOp::plain`); anything else ends the chain.
+            loop {
+                let block = self.icache.block(id);
+                let count = block.count as u64;
+                let plain = block.plain;
+                let ptr = self.icache.ops_ptr(block);
+                if self.icount + count > self.stop_at {
+                    let n = self.stop_at.saturating_sub(self.icount) as usize;
+                    if n > 0 {
+                        self.exec_ops(ptr, n);
+                    }
+                    break;
+                }
+                self.exec_ops(ptr, count as usize);
+                if !plain || self.end_block {
+                    break;
+                }
+                let rip = self.rip();
+                let gen = self.tlb.gen;
+                id = match self.icache.follow(id, rip, gen) {
+                    Some(next) => next,
+                    None => match self.find_block() {
+                        Some(next) => {
+                            self.icache.link(id, rip, next, gen);
+                            next
+                        }
+                        None => break,
+                    },
+                };
+            }
         }
     }
 
@@ -161,7 +195,11 @@ impl Cpu {
         if self.tlb.entries[idx].exec == lin >> 12 {
             return Ok(self.tlb.meta[idx].phys | (lin & 0xFFF));
         }
-        let who = if self.cpl == 3 { Privilege::User } else { Privilege::Supervisor };
+        let who = if self.cpl == 3 {
+            Privilege::User
+        } else {
+            Privilege::Supervisor
+        };
         let t = self.translate(lin, Access::Exec, who)?;
         let backing = self.mem.backing(t.phys);
         self.tlb_fill(lin, &t, backing);
@@ -170,41 +208,61 @@ impl Cpu {
 
     /// Finds or decodes the block at CS:RIP and runs it (only its first op if `single`).
     fn step_block(&mut self, single: bool) {
+        if let Some(id) = self.find_block() {
+            self.run_block(id, single);
+        }
+    }
+
+    /// Finds the cached block at CS:RIP or decodes it. Returns `None` when a fault was
+    /// delivered instead, or an uncacheable instruction has already run.
+    fn find_block(&mut self) -> Option<u32> {
         let rip = self.rip();
         let cs = self.segs[sreg::CS as usize];
         let long = self.mode == Mode::Long;
         if !long && rip > cs.limit as u64 && self.model != Model::I8086 {
             self.deliver_fault(Fault::GP0);
-            return;
+            return None;
         }
         let lin = cs.lin_base.wrapping_add(rip) & self.lin_mask;
         if long && !super::operand::canonical(lin) {
             self.deliver_fault(Fault::GP0);
-            return;
+            return None;
         }
         let phys = match self.code_phys(lin) {
             Ok(p) => p,
             Err(f) => {
                 self.deliver_fault(f);
-                return;
+                return None;
             }
         };
         let bits = self.code_bits();
         let k = key(phys, bits);
-        let block = match self.icache.lookup(k) {
-            Some(b) if long || rip + b.bytes as u64 - 1 <= cs.limit as u64 || self.model == Model::I8086 => b,
-            _ => match self.decode_block(rip, lin, phys, bits) {
-                Ok(Some(b)) => b,
-                Ok(None) => return, // an uncached instruction already ran
-                Err(f) => {
-                    self.deliver_fault(f);
-                    return;
-                }
-            },
-        };
+        if let Some(id) = self.icache.lookup(k) {
+            let b = self.icache.block(id);
+            if long || rip + b.bytes as u64 - 1 <= cs.limit as u64 || self.model == Model::I8086 {
+                return Some(id);
+            }
+        }
+        match self.decode_block(rip, lin, phys, bits) {
+            Ok(id) => id,
+            Err(f) => {
+                self.deliver_fault(f);
+                None
+            }
+        }
+    }
+
+    /// Runs block `id` (only its first op if `single`), within the instruction budget.
+    fn run_block(&mut self, id: u32, single: bool) {
+        let block = self.icache.block(id);
+        let count = block.count as usize;
+        let ptr = self.icache.ops_ptr(block);
         let budget = self.stop_at.saturating_sub(self.icount).max(1);
-        let n = if single { 1 } else { (block.count as u64).min(budget) as usize };
-        let ptr = self.icache.ops_ptr(&block);
+        let n = if single {
+            1
+        } else {
+            (count as u64).min(budget) as usize
+        };
         self.exec_ops(ptr, n);
     }
 
@@ -224,6 +282,7 @@ impl Cpu {
                 self.gpr[reg::RIP as usize] = start;
                 self.icount += i as u64;
                 self.deliver_fault(f);
+                self.end_block = true;
                 return;
             }
             i += 1;
@@ -232,10 +291,7 @@ impl Cpu {
             }
         }
         self.icount += i as u64;
-        if self.mode != Mode::Long {
-            let mask = if self.code_bits() == 16 { 0xFFFF } else { 0xFFFF_FFFF };
-            self.gpr[reg::RIP as usize] &= mask;
-        }
+        self.gpr[reg::RIP as usize] &= self.ip_mask;
     }
 
     /// Runs one op that is not cached (page-crossing or MMIO code).
@@ -253,7 +309,11 @@ impl Cpu {
         };
         let page_left = (0x1000 - (phys & 0xFFF)) as usize;
         // The 8086 wraps IP inside the segment; 16-bit code never decodes across 64 KiB.
-        let wrap_left = if self.code_bits() == 16 { (0x10000 - (rip & 0xFFFF)) as usize } else { usize::MAX };
+        let wrap_left = if self.code_bits() == 16 {
+            (0x10000 - (rip & 0xFFFF)) as usize
+        } else {
+            usize::MAX
+        };
         let backing = self.mem.backing(phys & !0xFFF);
         let host = match backing {
             Backing::Ram(p) => Some(p as *const u8),
@@ -264,7 +324,11 @@ impl Cpu {
             if page_left >= 15 && limit_left >= 15 && wrap_left >= 15 {
                 // SAFETY: `h` points at the start of a whole RAM/ROM page.
                 let host = unsafe { h.add((phys & 0xFFF) as usize) };
-                return Ok(CodeSource::Cached { phys, host, avail: page_left.min(limit_left).min(wrap_left) });
+                return Ok(CodeSource::Cached {
+                    phys,
+                    host,
+                    avail: page_left.min(limit_left).min(wrap_left),
+                });
             }
         }
         let (bytes, avail, _) = self.gather(rip, lin, phys)?;
@@ -285,7 +349,11 @@ impl Cpu {
         let mut bytes = [0u8; 16];
         let mut avail = 0;
         while avail < limit_left {
-            let ip = if bits == 16 { (rip + avail as u64) & 0xFFFF } else { rip + avail as u64 };
+            let ip = if bits == 16 {
+                (rip + avail as u64) & 0xFFFF
+            } else {
+                rip + avail as u64
+            };
             let l = cs.lin_base.wrapping_add(ip) & self.lin_mask;
             let p = if (l & !0xFFF) == (lin & !0xFFF) {
                 phys & !0xFFF | (l & 0xFFF)
@@ -325,7 +393,11 @@ impl Cpu {
         let mut ins = Instruction::default();
         if self.model != Model::Modern {
             let (op, len) = personality::decode(self.model, bytes, bits, &mut ins);
-            let err = if len == 0 { DecoderError::NoMoreBytes } else { DecoderError::None };
+            let err = if len == 0 {
+                DecoderError::NoMoreBytes
+            } else {
+                DecoderError::None
+            };
             return (op, ins, err);
         }
         d.decode_out(&mut ins);
@@ -335,16 +407,29 @@ impl Cpu {
 
     /// Decodes the block at `rip`; returns it, or `None` if the single instruction there could
     /// not be cached and has already been executed.
-    fn decode_block(&mut self, rip: u64, lin: u64, phys: u64, bits: u32) -> Result<Option<Block>, Fault> {
+    fn decode_block(
+        &mut self,
+        rip: u64,
+        lin: u64,
+        phys: u64,
+        bits: u32,
+    ) -> Result<Option<u32>, Fault> {
         match self.code_source(rip, lin, phys)? {
-            CodeSource::Gathered { bytes, avail, .. } => self.run_gathered(&bytes[..avail], lin, bits),
+            CodeSource::Gathered { bytes, avail, .. } => {
+                self.run_gathered(&bytes[..avail], lin, bits)
+            }
             CodeSource::Cached { phys, host, avail } => {
                 // SAFETY: `code_source` checked that `avail` bytes from `host` lie in one RAM or
                 // ROM page (and inside the CS limit).
                 let bytes = unsafe { std::slice::from_raw_parts(host, avail) };
                 let mut ops: Vec<Op> = Vec::with_capacity(MAX_BLOCK);
+                let mut plain = true;
                 let mut pos = 0usize;
-                let max = if self.model == Model::Modern { MAX_BLOCK } else { 1 };
+                let max = if self.model == Model::Modern {
+                    MAX_BLOCK
+                } else {
+                    1
+                };
                 while ops.len() < max && pos < bytes.len() {
                     let window = &bytes[pos..bytes.len().min(pos + 15)];
                     let (d, _ins, err) = self.decode_one(window, bits);
@@ -357,9 +442,14 @@ impl Cpu {
                     }
                     if d.unimplemented {
                         let l = d.op.len as usize;
-                        self.report_unimplemented(lin + pos as u64, &window[..l.min(window.len())], "");
+                        self.report_unimplemented(
+                            lin + pos as u64,
+                            &window[..l.min(window.len())],
+                            "",
+                        );
                     }
                     pos += d.op.len as usize;
+                    plain &= d.plain;
                     ops.push(d.op);
                     if d.flow == Flow::End {
                         break;
@@ -370,26 +460,38 @@ impl Cpu {
                     self.mem.set_holds_code(page);
                     self.tlb.protect_phys(page);
                 }
-                let block = self.icache.insert(key(phys, bits), &ops, pos as u16);
-                Ok(Some(block))
+                let id = self.icache.insert(key(phys, bits), &ops, pos as u16, plain);
+                // The insert may have flushed the cache: links made before are void.
+                self.tlb.gen += 1;
+                Ok(Some(id))
             }
         }
     }
 
-    fn decode_gathered(&mut self, rip: u64, lin: u64, phys: u64, bits: u32) -> Result<Option<Block>, Fault> {
+    fn decode_gathered(
+        &mut self,
+        rip: u64,
+        lin: u64,
+        phys: u64,
+        bits: u32,
+    ) -> Result<Option<u32>, Fault> {
         let (bytes, avail, _) = self.gather(rip, lin, phys)?;
         self.run_gathered(&bytes[..avail], lin, bits)
     }
 
     /// Decodes and runs one instruction from gathered bytes, without caching it.
-    fn run_gathered(&mut self, bytes: &[u8], lin: u64, bits: u32) -> Result<Option<Block>, Fault> {
+    fn run_gathered(&mut self, bytes: &[u8], lin: u64, bits: u32) -> Result<Option<u32>, Fault> {
         let (mut d, _, err) = self.decode_one(bytes, bits);
         if err == DecoderError::NoMoreBytes {
             // The instruction runs past the CS limit (or off readable memory).
             return Err(Fault::GP0);
         }
         if d.unimplemented {
-            self.report_unimplemented(lin, &bytes[..(d.op.len as usize).min(bytes.len())], "uncached");
+            self.report_unimplemented(
+                lin,
+                &bytes[..(d.op.len as usize).min(bytes.len())],
+                "uncached",
+            );
         }
         d.op.len = d.op.len.max(1);
         self.exec_uncached(d.op);

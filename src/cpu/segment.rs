@@ -149,7 +149,10 @@ impl Segment {
                     let is_code = self.attr & attr::CODE != 0;
                     let readable = !is_code || self.attr & attr::RW != 0;
                     let writable = !is_code && self.attr & attr::RW != 0;
-                    (if readable { span } else { CLOSED }, if writable { span } else { CLOSED })
+                    (
+                        if readable { span } else { CLOSED },
+                        if writable { span } else { CLOSED },
+                    )
                 }
             }
         };
@@ -186,7 +189,10 @@ mod tests {
         let s = Segment::real(0x1234);
         assert_eq!(s.base, 0x12340);
         assert!(s.read_ok(0xFFFE, 2));
-        assert!(!s.read_ok(0xFFFF, 2), "a 286+ faults on a word at offset 0xFFFF");
+        assert!(
+            !s.read_ok(0xFFFF, 2),
+            "a 286+ faults on a word at offset 0xFFFF"
+        );
     }
 
     #[test]
@@ -195,7 +201,10 @@ mod tests {
         s.refresh(Mode::Protected, sreg::SS);
         assert!(!s.read_ok(0x0FFF, 1));
         assert!(s.read_ok(0x1000, 4) && s.write_ok(0xFFFC, 4));
-        assert!(!s.read_ok(0xFFFE, 4), "16-bit expand-down tops out at 0xFFFF");
+        assert!(
+            !s.read_ok(0xFFFE, 4),
+            "16-bit expand-down tops out at 0xFFFF"
+        );
     }
 
     #[test]

@@ -45,16 +45,30 @@ impl Cpu {
             descriptor(0, 0xFFFFF, attr::CODE_RX | attr::G | attr::L),
             descriptor(0, 0xFFFFF, attr::CODE_RX | flat | 3 << attr::DPL_SHIFT),
             descriptor(0, 0xFFFFF, attr::DATA_RW | flat | 3 << attr::DPL_SHIFT),
-            descriptor(0, 0xFFFFF, attr::CODE_RX | attr::G | attr::L | 3 << attr::DPL_SHIFT),
+            descriptor(
+                0,
+                0xFFFFF,
+                attr::CODE_RX | attr::G | attr::L | 3 << attr::DPL_SHIFT,
+            ),
         ];
         for (i, e) in entries.iter().enumerate() {
-            self.mem.write_bytes(gdt + i as u64 * 8, &e.to_le_bytes()).expect("GDT inside RAM");
+            self.mem
+                .write_bytes(gdt + i as u64 * 8, &e.to_le_bytes())
+                .expect("GDT inside RAM");
         }
-        self.gdtr = super::TableReg { base: gdt, limit: (gdt::ENTRIES * 8 - 1) as u32 };
+        self.gdtr = super::TableReg {
+            base: gdt,
+            limit: (gdt::ENTRIES * 8 - 1) as u32,
+        };
     }
 
     fn load_flat(&mut self, cs: u16, ds: u16, code_attr: u16) {
-        let data = Segment::from_cache(ds, 0, 0xFFFF_FFFF, attr::DATA_RW | attr::G | attr::DB | (ds & 3) << attr::DPL_SHIFT);
+        let data = Segment::from_cache(
+            ds,
+            0,
+            0xFFFF_FFFF,
+            attr::DATA_RW | attr::G | attr::DB | (ds & 3) << attr::DPL_SHIFT,
+        );
         for i in [sreg::ES, sreg::SS, sreg::DS, sreg::FS, sreg::GS] {
             self.segs[i as usize] = data;
         }
@@ -79,7 +93,11 @@ impl Cpu {
         let gib = gib.clamp(1, 512);
         let pml4 = tables;
         let pdpt = tables + 0x1000;
-        let pw = |cpu: &mut Cpu, a: u64, v: u64| cpu.mem.write_bytes(a, &v.to_le_bytes()).expect("page tables inside RAM");
+        let pw = |cpu: &mut Cpu, a: u64, v: u64| {
+            cpu.mem
+                .write_bytes(a, &v.to_le_bytes())
+                .expect("page tables inside RAM")
+        };
         pw(self, pml4, pdpt | 0x7);
         for g in 0..gib {
             let pd = tables + 0x2000 + g * 0x1000;

@@ -51,6 +51,9 @@ struct Region {
 pub struct PhysMem {
     ram: MmapMut,
     regions: Vec<Region>,
+    /// The regions flattened into sorted, non-overlapping spans (start, end, region index),
+    /// rebuilt by `map`, so lookups are a binary search.
+    spans: Vec<(u64, u64, usize)>,
     addr_mask: u64,
     code_pages: Vec<u64>,
     dirty_code: Vec<u64>,
@@ -67,12 +70,17 @@ impl PhysMem {
         let mut mem = PhysMem {
             ram,
             regions: Vec::new(),
+            spans: Vec::new(),
             addr_mask: u64::MAX,
             code_pages: vec![0; (len as u64).div_ceil(PAGE_SIZE * 64) as usize],
             dirty_code: Vec::new(),
             id: next_id(),
         };
-        mem.regions.push(Region { range: 0..ram_size, kind: RegionKind::Ram { offset: 0 } });
+        mem.regions.push(Region {
+            range: 0..ram_size,
+            kind: RegionKind::Ram { offset: 0 },
+        });
+        mem.flatten();
         Ok(mem)
     }
 
@@ -93,23 +101,85 @@ impl PhysMem {
     /// guest one, so it is reported as `Err` with a message.
     pub fn map(&mut self, range: Range<u64>, kind: RegionKind) -> Result<(), String> {
         if range.start >= range.end {
-            return Err(format!("empty physical region {:#x}..{:#x}", range.start, range.end));
+            return Err(format!(
+                "empty physical region {:#x}..{:#x}",
+                range.start, range.end
+            ));
         }
         match &kind {
             RegionKind::Ram { offset } => {
                 if offset + (range.end - range.start) > self.ram.len() as u64 {
-                    return Err(format!("RAM region {:#x}..{:#x} lies outside the RAM mapping", range.start, range.end));
+                    return Err(format!(
+                        "RAM region {:#x}..{:#x} lies outside the RAM mapping",
+                        range.start, range.end
+                    ));
                 }
             }
             RegionKind::Rom { data } => {
                 if data.len() as u64 != range.end - range.start {
-                    return Err(format!("ROM image of {} bytes does not fill {:#x}..{:#x}", data.len(), range.start, range.end));
+                    return Err(format!(
+                        "ROM image of {} bytes does not fill {:#x}..{:#x}",
+                        data.len(),
+                        range.start,
+                        range.end
+                    ));
                 }
             }
             RegionKind::Mmio => {}
         }
         self.regions.push(Region { range, kind });
+        self.flatten();
         Ok(())
+    }
+
+    /// Rebuilds `spans` from `regions`, later regions on top.
+    fn flatten(&mut self) {
+        let mut cuts: Vec<u64> = self
+            .regions
+            .iter()
+            .flat_map(|r| [r.range.start, r.range.end])
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut spans: Vec<(u64, u64, usize)> = Vec::new();
+        for w in cuts.windows(2) {
+            let (start, end) = (w[0], w[1]);
+            if let Some(i) = self
+                .regions
+                .iter()
+                .rposition(|r| r.range.start <= start && end <= r.range.end)
+            {
+                match spans.last_mut() {
+                    Some(last) if last.1 == start && last.2 == i => last.1 = end,
+                    _ => spans.push((start, end, i)),
+                }
+            }
+        }
+        self.spans = spans;
+    }
+
+    /// The span holding `addr`: (start, end, region).
+    #[inline]
+    fn span(&self, addr: u64) -> Option<(u64, u64, &Region)> {
+        let i = self.spans.partition_point(|s| s.1 <= addr);
+        let &(start, end, r) = self.spans.get(i)?;
+        (start <= addr).then(|| (start, end, &self.regions[r]))
+    }
+
+    /// A host pointer to `len` bytes of RAM at `addr` (already masked), if they all lie in
+    /// one RAM span. For slow paths that want whole words (page walks, DMA).
+    #[inline]
+    pub fn ram_ptr(&self, addr: u64, len: u64) -> Option<*mut u8> {
+        let (_, end, region) = self.span(addr)?;
+        match region.kind {
+            RegionKind::Ram { offset } if addr + len <= end => {
+                let off = offset + (addr - region.range.start);
+                // SAFETY: the span lies inside its RAM region, which `map` checked lies inside
+                // the mapping, so `off + len <= ram.len()`.
+                Some(unsafe { self.ram.as_ptr().add(off as usize) as *mut u8 })
+            }
+            _ => None,
+        }
     }
 
     /// The mask applied to every physical address (A20 gate, bus width). All ones by default.
@@ -123,7 +193,7 @@ impl PhysMem {
     }
 
     fn region(&self, addr: u64) -> Option<&Region> {
-        self.regions.iter().rev().find(|r| r.range.contains(&addr))
+        self.span(addr).map(|(_, _, r)| r)
     }
 
     /// What backs the page holding physical address `addr` (already masked).
@@ -132,12 +202,11 @@ impl PhysMem {
     /// into it is valid for every offset in the page.
     pub fn backing(&self, addr: u64) -> Backing {
         let page = addr & !(PAGE_SIZE - 1);
-        let Some(region) = self.region(page) else { return Backing::Mmio };
-        if region.range.end < page + PAGE_SIZE {
+        let Some((_, end, region)) = self.span(page) else {
             return Backing::Mmio;
-        }
-        // A later region may punch a hole inside this page.
-        if self.regions.iter().any(|r| r.range.start > page && r.range.start < page + PAGE_SIZE) {
+        };
+        if end < page + PAGE_SIZE {
+            // Another region (or a hole) starts inside this page.
             return Backing::Mmio;
         }
         match &region.kind {
@@ -147,7 +216,9 @@ impl PhysMem {
                 // stays inside the mapping, which lives as long as `self`.
                 Backing::Ram(unsafe { self.ram.as_ptr().add(off as usize) as *mut u8 })
             }
-            RegionKind::Rom { data } => Backing::Rom(data[(page - region.range.start) as usize..].as_ptr()),
+            RegionKind::Rom { data } => {
+                Backing::Rom(data[(page - region.range.start) as usize..].as_ptr())
+            }
             RegionKind::Mmio => Backing::Mmio,
         }
     }
@@ -157,7 +228,9 @@ impl PhysMem {
         let addr = addr & self.addr_mask;
         let region = self.region(addr)?;
         match &region.kind {
-            RegionKind::Ram { offset } => Some(self.ram[(offset + addr - region.range.start) as usize]),
+            RegionKind::Ram { offset } => {
+                Some(self.ram[(offset + addr - region.range.start) as usize])
+            }
             RegionKind::Rom { data } => Some(data[(addr - region.range.start) as usize]),
             RegionKind::Mmio => None,
         }
@@ -167,7 +240,9 @@ impl PhysMem {
     /// Writes to ROM are dropped and count as handled.
     pub fn write_u8(&mut self, addr: u64, value: u8) -> bool {
         let addr = addr & self.addr_mask;
-        let Some(region) = self.region(addr) else { return false };
+        let Some(region) = self.region(addr) else {
+            return false;
+        };
         match &region.kind {
             RegionKind::Ram { offset } => {
                 let off = (offset + addr - region.range.start) as usize;
@@ -219,7 +294,8 @@ impl PhysMem {
     /// Whether the page holding `addr` holds decoded code.
     #[inline]
     pub fn holds_code(&self, addr: u64) -> bool {
-        self.code_word(addr).is_some_and(|(w, bit)| self.code_pages[w] & bit != 0)
+        self.code_word(addr)
+            .is_some_and(|(w, bit)| self.code_pages[w] & bit != 0)
     }
 
     /// Marks the page holding `addr` as holding decoded code.
@@ -279,7 +355,13 @@ mod tests {
     #[test]
     fn rom_ignores_writes_and_holes_punch_ram() {
         let mut m = PhysMem::new(1 << 20).unwrap();
-        m.map(0xF0000..0x100000, RegionKind::Rom { data: vec![0x90; 0x10000].into() }).unwrap();
+        m.map(
+            0xF0000..0x100000,
+            RegionKind::Rom {
+                data: vec![0x90; 0x10000].into(),
+            },
+        )
+        .unwrap();
         m.map(0xA0000..0xC0000, RegionKind::Mmio).unwrap();
         assert!(m.write_u8(0xF0000, 1));
         assert_eq!(m.read_u8(0xF0000), Some(0x90));

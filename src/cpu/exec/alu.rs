@@ -217,7 +217,11 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
         op.r = d.reg(0);
         if d.is_reg(1) {
             op.rm = d.reg(1);
-            op.run = if (k == XOR || k == SUB) && op.r == op.rm { sized!(size, zero_r) } else { pick!(alu_rr) };
+            op.run = if (k == XOR || k == SUB) && op.r == op.rm {
+                sized!(size, zero_r)
+            } else {
+                pick!(alu_rr)
+            };
         } else if d.is_mem(1) {
             d.mem(op);
             op.run = pick!(alu_rm);
@@ -276,9 +280,18 @@ mod tests {
 
     #[test]
     fn adc_and_sbb_use_carry_in() {
-        assert_eq!(flags_after::<U8, ADC>(0xFF, 0, true), (0, CF | ZF | PF | AF));
-        assert_eq!(flags_after::<U8, SBB>(0, 0, true), (0xFF, CF | SF | PF | AF));
-        assert_eq!(flags_after::<U16, ADC>(0x7FFF, 0, true), (0x8000, OF | SF | PF | AF));
+        assert_eq!(
+            flags_after::<U8, ADC>(0xFF, 0, true),
+            (0, CF | ZF | PF | AF)
+        );
+        assert_eq!(
+            flags_after::<U8, SBB>(0, 0, true),
+            (0xFF, CF | SF | PF | AF)
+        );
+        assert_eq!(
+            flags_after::<U16, ADC>(0x7FFF, 0, true),
+            (0x8000, OF | SF | PF | AF)
+        );
     }
 
     #[test]

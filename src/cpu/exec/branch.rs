@@ -43,8 +43,9 @@ fn jmp_m<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     cpu.branch_to(t)
 }
 
-fn jcc<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
-    if cpu.flags.cond(op.imm2 as u8) {
+/// Jcc with the condition fixed at decode time, so evaluating it folds to a few compares.
+fn jcc<W: Width, const CC: u8>(cpu: &mut Cpu, op: &Op) -> R {
+    if cpu.flags.cond(CC) {
         let t = cpu.rip().wrapping_add(op.imm) & W::MASK;
         return cpu.branch_to(t);
     }
@@ -145,7 +146,9 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
                     op.rm = d.reg(0);
                     op.run = sized!(size, jmp_r);
                 }
-                OpKind::Memory if ins.is_jmp_far_indirect() => return super::far::decode_far_jmp_call(d, op),
+                OpKind::Memory if ins.is_jmp_far_indirect() => {
+                    return super::far::decode_far_jmp_call(d, op)
+                }
                 OpKind::Memory => {
                     d.mem(op);
                     op.run = sized!(size, jmp_m);
@@ -164,7 +167,9 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
                     op.rm = d.reg(0);
                     op.run = sized!(size, call_r);
                 }
-                OpKind::Memory if ins.is_call_far_indirect() => return super::far::decode_far_jmp_call(d, op),
+                OpKind::Memory if ins.is_call_far_indirect() => {
+                    return super::far::decode_far_jmp_call(d, op)
+                }
                 OpKind::Memory => {
                     d.mem(op);
                     op.run = sized!(size, call_m);
@@ -174,7 +179,11 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
             Some(Flow::End)
         }
         M::Ret => {
-            op.imm = if ins.op_count() > 0 { d.imm(0) & 0xFFFF } else { 0 };
+            op.imm = if ins.op_count() > 0 {
+                d.imm(0) & 0xFFFF
+            } else {
+                0
+            };
             op.run = sized!(size, ret);
             Some(Flow::End)
         }
@@ -209,8 +218,26 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
         _ => {
             // Jcc
             op.imm = d.branch_rel();
-            op.imm2 = ins.condition_code() as u16 - 1;
-            op.run = sized!(size, jcc);
+            let cc = ins.condition_code() as u8 - 1;
+            op.imm2 = cc as u16;
+            op.run = match cc {
+                0 => sized!(size, jcc, 0),
+                1 => sized!(size, jcc, 1),
+                2 => sized!(size, jcc, 2),
+                3 => sized!(size, jcc, 3),
+                4 => sized!(size, jcc, 4),
+                5 => sized!(size, jcc, 5),
+                6 => sized!(size, jcc, 6),
+                7 => sized!(size, jcc, 7),
+                8 => sized!(size, jcc, 8),
+                9 => sized!(size, jcc, 9),
+                10 => sized!(size, jcc, 10),
+                11 => sized!(size, jcc, 11),
+                12 => sized!(size, jcc, 12),
+                13 => sized!(size, jcc, 13),
+                14 => sized!(size, jcc, 14),
+                _ => sized!(size, jcc, 15),
+            };
             Some(Flow::End)
         }
     }

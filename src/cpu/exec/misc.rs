@@ -17,6 +17,11 @@ pub fn invalid(_: &mut Cpu, _: &Op) -> R {
     Err(Fault::UD)
 }
 
+/// An instruction longer than 15 bytes: #GP(0), not #UD (SDM Vol. 2 2.3.11).
+pub fn too_long(_: &mut Cpu, _: &Op) -> R {
+    Err(Fault::GP0)
+}
+
 /// An x87/MMX/SSE instruction before the FPU issue: #NM when CR0.EM or CR0.TS ask for it
 /// (SDM Vol. 3A 2.5), otherwise #UD, matching a CPUID that claims no FPU or SSE.
 pub fn fpu_unavailable(cpu: &mut Cpu, _: &Op) -> R {

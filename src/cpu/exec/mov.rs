@@ -87,7 +87,11 @@ fn xchg_rm<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
 
 fn cmov_rr<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     // A 32-bit CMOV zero-extends its destination even when the condition is false.
-    let v = if cpu.flags.cond(op.imm2 as u8) { W::get(cpu, op.rm) } else { W::get(cpu, op.r) };
+    let v = if cpu.flags.cond(op.imm2 as u8) {
+        W::get(cpu, op.rm)
+    } else {
+        W::get(cpu, op.r)
+    };
     W::set(cpu, op.r, v);
     Ok(())
 }
@@ -95,7 +99,11 @@ fn cmov_rr<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
 fn cmov_rm<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     // The source is read (and may fault) whatever the condition.
     let m = cpu.read_ea::<W>(op)?;
-    let v = if cpu.flags.cond(op.imm2 as u8) { m } else { W::get(cpu, op.r) };
+    let v = if cpu.flags.cond(op.imm2 as u8) {
+        m
+    } else {
+        W::get(cpu, op.r)
+    };
     W::set(cpu, op.r, v);
     Ok(())
 }
@@ -296,7 +304,11 @@ fn set(op: &mut Op, h: crate::cpu::Handler) -> Flow {
 fn decode_mov(d: &Decoded, op: &mut Op) -> Option<Flow> {
     let ins = d.ins;
     let r0 = ins.op0_register();
-    let r1 = if ins.op_count() > 1 { ins.op1_register() } else { Register::None };
+    let r1 = if ins.op_count() > 1 {
+        ins.op1_register()
+    } else {
+        Register::None
+    };
     if r0.is_segment_register() || r1.is_segment_register() {
         return super::segment::decode_mov_sreg(d, op);
     }
@@ -344,7 +356,9 @@ fn decode_mov(d: &Decoded, op: &mut Op) -> Option<Flow> {
 /// A `moffs` operand whose 64-bit offset does not fit the op's 32-bit displacement.
 fn moffs64(d: &Decoded) -> Option<u64> {
     let ins = d.ins;
-    let abs = ins.memory_base() == Register::None && ins.memory_index() == Register::None && ins.memory_displ_size() == 8;
+    let abs = ins.memory_base() == Register::None
+        && ins.memory_index() == Register::None
+        && ins.memory_displ_size() == 8;
     let disp = ins.memory_displacement64();
     (abs && disp as i64 != disp as i32 as i64).then_some(disp)
 }

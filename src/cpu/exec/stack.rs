@@ -96,7 +96,9 @@ fn pop_m<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
 pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
     let ins = d.ins;
     match ins.mnemonic() {
-        M::Push | M::Pop if d.is_reg(0) && ins.op0_register().is_segment_register() => super::segment::decode_push_pop_sreg(d, op),
+        M::Push | M::Pop if d.is_reg(0) && ins.op0_register().is_segment_register() => {
+            super::segment::decode_push_pop_sreg(d, op)
+        }
         M::Push => {
             let size = d.op_size(0);
             if d.is_reg(0) {

@@ -38,7 +38,11 @@ impl Cpu {
     /// Points the TLB at the set for the current privilege. Call after CPL, EFLAGS.AC,
     /// CR0.AM or CR4.SMAP change.
     pub fn update_tlb_set(&mut self) {
-        self.tlb.base = self.tlb_set() as usize * tlb::ENTRIES;
+        let base = self.tlb_set() as usize * tlb::ENTRIES;
+        if base != self.tlb.base {
+            self.tlb.base = base;
+            self.tlb.gen += 1;
+        }
     }
 
     /// Flushes the whole TLB (CR0.PG/CR4 paging bits, A20, or a CR3 load without PGE).
@@ -72,35 +76,68 @@ impl Cpu {
         let allowed = |cpu: &Cpu, a: Access| cpu.check_rights_pub(t, a, who);
         let code = self.mem.holds_code(t.phys);
         let entry = TlbEntry {
-            read: if allowed(self, Access::Read) { page } else { INVALID },
-            write: if writable_mem && t.dirty && !code && allowed(self, Access::Write) { page } else { INVALID },
-            exec: if allowed(self, Access::Exec) { page } else { INVALID },
+            read: if allowed(self, Access::Read) {
+                page
+            } else {
+                INVALID
+            },
+            write: if writable_mem && t.dirty && !code && allowed(self, Access::Write) {
+                page
+            } else {
+                INVALID
+            },
+            exec: if allowed(self, Access::Exec) {
+                page
+            } else {
+                INVALID
+            },
             addend: host.wrapping_sub((lin & !0xFFF) as usize),
         };
         let idx = Tlb::index_in(set, lin);
-        self.tlb.fill(idx, entry, TlbMeta { phys: t.phys, global: t.global }, lin, t.large);
+        self.tlb.fill(
+            idx,
+            entry,
+            TlbMeta {
+                phys: t.phys,
+                global: t.global,
+            },
+            lin,
+            t.large,
+        );
     }
 
-    /// Resolves one access that does not cross a page: translation, TLB fill, backing.
-    fn resolve(&mut self, lin: u64, access: Access, who: Privilege, fill: bool) -> Result<(Target, u64), Fault> {
+    /// Resolves one access that does not cross a page: translation, TLB fill (reads only:
+    /// a write fills after its store, which may clear the page's code mark), backing.
+    fn resolve(
+        &mut self,
+        lin: u64,
+        access: Access,
+        who: Privilege,
+    ) -> Result<(Target, u64, Translation), Fault> {
         let t = self.translate(lin, access, who)?;
         let phys = t.phys | (lin & 0xFFF);
         let backing = self.mem.backing(t.phys);
-        if fill && Cpu::set_privilege(self.tlb_set()) == who {
+        if access != Access::Write && Cpu::set_privilege(self.tlb_set()) == who {
             self.tlb_fill(lin, &t, backing);
         }
         let target = match backing {
             Backing::Ram(p) => Target::Host(p as usize + (lin & 0xFFF) as usize),
-            Backing::Rom(p) if access != Access::Write => Target::Host(p as usize + (lin & 0xFFF) as usize),
+            Backing::Rom(p) if access != Access::Write => {
+                Target::Host(p as usize + (lin & 0xFFF) as usize)
+            }
             Backing::Rom(_) => Target::Bus(u64::MAX), // writes to ROM vanish
             Backing::Mmio => Target::Bus(phys),
         };
-        Ok((target, phys))
+        Ok((target, phys, t))
     }
 
     fn check_alignment(&self, lin: u64, n: u8, who: Privilege) -> Result<(), Fault> {
         // SDM Vol. 3A 6.15 (#AC): CR0.AM, EFLAGS.AC and CPL 3, for data accesses.
-        if who == Privilege::User && self.tlb_set() == TlbSet::UserAligned && n > 1 && lin & (n as u64 - 1) != 0 {
+        if who == Privilege::User
+            && self.tlb_set() == TlbSet::UserAligned
+            && n > 1
+            && lin & (n as u64 - 1) != 0
+        {
             return Err(Fault::AC);
         }
         Ok(())
@@ -111,12 +148,12 @@ impl Cpu {
     pub fn read_lin(&mut self, lin: u64, n: u8, who: Privilege) -> Result<u64, Fault> {
         self.check_alignment(lin, n, who)?;
         let first = (0x1000 - (lin & 0xFFF)).min(n as u64) as u8;
-        let (t0, _) = self.resolve(lin, Access::Read, who, true)?;
+        let (t0, _, _) = self.resolve(lin, Access::Read, who)?;
         if first == n {
             return Ok(self.load_target(t0, n));
         }
         let lin2 = lin.wrapping_add(first as u64) & self.lin_mask;
-        let (t1, _) = self.resolve(lin2, Access::Read, who, true)?;
+        let (t1, _, _) = self.resolve(lin2, Access::Read, who)?;
         let lo = self.load_target(t0, first);
         let hi = self.load_target(t1, n - first);
         Ok(lo | hi << (8 * first as u32))
@@ -126,25 +163,21 @@ impl Cpu {
     pub fn write_lin(&mut self, lin: u64, n: u8, v: u64, who: Privilege) -> Result<(), Fault> {
         self.check_alignment(lin, n, who)?;
         let first = (0x1000 - (lin & 0xFFF)).min(n as u64) as u8;
-        let (t0, p0) = self.resolve(lin, Access::Write, who, false)?;
+        let (t0, p0, tr) = self.resolve(lin, Access::Write, who)?;
         let second = if first < n {
             let lin2 = lin.wrapping_add(first as u64) & self.lin_mask;
-            Some(self.resolve(lin2, Access::Write, who, false)?)
+            Some(self.resolve(lin2, Access::Write, who)?)
         } else {
             None
         };
         self.store_target(t0, p0, first, v);
-        if let Some((t1, p1)) = second {
+        if let Some((t1, p1, _)) = second {
             self.store_target(t1, p1, n - first, v >> (8 * first as u32));
         }
         // Fill after the store: the store may have just cleared the page's code mark.
-        if first == n {
-            if let Ok(t) = self.translate(lin, Access::Write, who) {
-                if Cpu::set_privilege(self.tlb_set()) == who {
-                    let b = self.mem.backing(t.phys);
-                    self.tlb_fill(lin, &t, b);
-                }
-            }
+        if first == n && Cpu::set_privilege(self.tlb_set()) == who {
+            let b = self.mem.backing(tr.phys);
+            self.tlb_fill(lin, &tr, b);
         }
         Ok(())
     }
@@ -220,6 +253,7 @@ impl Cpu {
     pub(crate) fn invalidate_code_page(&mut self, page: u64) {
         self.mem.clear_holds_code(page);
         self.icache.invalidate_page(page);
+        self.tlb.gen += 1;
         self.end_block = true;
     }
 
@@ -227,6 +261,7 @@ impl Cpu {
     pub(crate) fn sync_dirty_code(&mut self) {
         for page in self.mem.take_dirty_code() {
             self.icache.invalidate_page(page);
+            self.tlb.gen += 1;
             self.end_block = true;
         }
     }

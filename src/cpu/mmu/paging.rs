@@ -64,6 +64,28 @@ const fn high_reserved() -> u64 {
 /// The address bits of a PAE/4-level entry.
 const ADDR: u64 = ((1u64 << PHYS_ADDR_BITS) - 1) & !0xFFF;
 
+/// Entries in the paging-structure cache.
+pub const PDE_CACHE: usize = 256;
+
+/// A paging-structure-cache entry: the page table that maps one 2-MiB region, and the
+/// rights the entries above it grant. Valid only in the TLB generation it was made in, so
+/// every TLB flush (MOV CR3, INVLPG, …) drops it too, as the SDM requires.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PdeCacheEntry {
+    /// Linear address bits 63:21.
+    pub tag: u64,
+    /// The TLB generation (0: empty).
+    pub gen: u64,
+    /// Physical address of the page table.
+    pub table: u64,
+    /// U/S of every level above.
+    pub user: bool,
+    /// R/W of every level above.
+    pub writable: bool,
+    /// XD of some level above.
+    pub nx: bool,
+}
+
 impl Cpu {
     /// Which privilege the current CPL and EFLAGS.AC give explicit data accesses.
     pub fn data_privilege(&self) -> Privilege {
@@ -78,7 +100,12 @@ impl Cpu {
 
     /// Translates linear address `lin` for an access of kind `access` by `who`, setting A/D
     /// bits, or returns the #PF the access raises.
-    pub fn translate(&mut self, lin: u64, access: Access, who: Privilege) -> Result<Translation, Fault> {
+    pub fn translate(
+        &mut self,
+        lin: u64,
+        access: Access,
+        who: Privilege,
+    ) -> Result<Translation, Fault> {
         if !self.cr0.contains(Cr0::PG) {
             // The address mask (A20 gate, or the 20/24-bit bus of the 8086/80286) applies
             // without paging too.
@@ -101,6 +128,19 @@ impl Cpu {
         }
     }
 
+    /// The #PF for an access to `lin`, with its error code; records `lin` for CR2.
+    fn page_fault(
+        &mut self,
+        lin: u64,
+        access: Access,
+        who: Privilege,
+        present: bool,
+        rsvd: bool,
+    ) -> Fault {
+        self.pf_addr = lin;
+        Fault::pf(self.pf_code(access, who, present, rsvd))
+    }
+
     fn pf_code(&self, access: Access, who: Privilege, present: bool, rsvd: bool) -> u32 {
         let mut c = PfCode::empty();
         c.set(PfCode::P, present);
@@ -108,7 +148,10 @@ impl Cpu {
         c.set(PfCode::U, who == Privilege::User);
         c.set(PfCode::RSVD, rsvd);
         let nx_on = self.efer.contains(Efer::NXE) && self.cr4.contains(Cr4::PAE);
-        c.set(PfCode::I, access == Access::Exec && (nx_on || self.cr4.contains(Cr4::SMEP)));
+        c.set(
+            PfCode::I,
+            access == Access::Exec && (nx_on || self.cr4.contains(Cr4::SMEP)),
+        );
         c.bits()
     }
 
@@ -117,7 +160,7 @@ impl Cpu {
         let smap = self.cr4.contains(Cr4::SMAP);
         match (access, who) {
             (Access::Exec, Privilege::User) => t.user && !t.nx,
-            (Access::Exec, _) => !t.nx && !(t.user && self.cr4.contains(Cr4::SMEP)),
+            (Access::Exec, _) => !(t.nx || (t.user && self.cr4.contains(Cr4::SMEP))),
             (Access::Read, Privilege::User) => t.user,
             (Access::Write, Privilege::User) => t.user && t.writable,
             (Access::Read, Privilege::Supervisor) => !(t.user && smap),
@@ -132,6 +175,16 @@ impl Cpu {
     fn pte_read(&mut self, addr: u64, wide: bool) -> u64 {
         let addr = addr & self.mem.addr_mask();
         let n = if wide { 8 } else { 4 };
+        if let Some(p) = self.mem.ram_ptr(addr, n) {
+            // SAFETY: `ram_ptr` vouches for `n` bytes of RAM at `p`.
+            return unsafe {
+                if wide {
+                    u64::from_le_bytes(std::ptr::read_unaligned(p as *const [u8; 8]))
+                } else {
+                    u32::from_le_bytes(std::ptr::read_unaligned(p as *const [u8; 4])) as u64
+                }
+            };
+        }
         let mut v = 0u64;
         let mut mmio = false;
         for i in 0..n {
@@ -150,10 +203,27 @@ impl Cpu {
     fn pte_write(&mut self, addr: u64, v: u64, wide: bool) {
         let addr = addr & self.mem.addr_mask();
         let n = if wide { 8 } else { 4 };
+        if let Some(p) = self.mem.ram_ptr(addr, n) {
+            self.mem.note_write(addr);
+            // SAFETY: `ram_ptr` vouches for `n` bytes of RAM at `p`.
+            unsafe {
+                if wide {
+                    std::ptr::write_unaligned(p as *mut [u8; 8], v.to_le_bytes());
+                } else {
+                    std::ptr::write_unaligned(p as *mut [u8; 4], (v as u32).to_le_bytes());
+                }
+            }
+            if self.mem.has_dirty_code() {
+                self.sync_dirty_code();
+            }
+            return;
+        }
         for i in 0..n {
             if !self.mem.write_u8(addr + i, (v >> (8 * i)) as u8) {
                 let mem = &mut self.mem;
-                self.bus.get().mmio_write(mem, addr + i, 1, (v >> (8 * i)) & 0xFF);
+                self.bus
+                    .get()
+                    .mmio_write(mem, addr + i, 1, (v >> (8 * i)) & 0xFF);
             }
         }
         if self.mem.has_dirty_code() {
@@ -180,7 +250,7 @@ impl Cpu {
         let pde_addr = (self.cr3 & 0xFFFF_F000) + ((lin >> 22) & 0x3FF) * 4;
         let pde = self.pte_read(pde_addr, false);
         if pde & P == 0 {
-            return Err(Fault::pf(lin, self.pf_code(access, who, false, false)));
+            return Err(self.page_fault(lin, access, who, false, false));
         }
         let mut t = Translation {
             phys: 0,
@@ -197,7 +267,7 @@ impl Cpu {
         if pde & PS != 0 && self.cr4.contains(Cr4::PSE) {
             // 4-MiB page; PSE-36 puts physical bits 39:32 in PDE bits 20:13, bit 21 reserved.
             if pde & (1 << 21) != 0 {
-                return Err(Fault::pf(lin, self.pf_code(access, who, true, true)));
+                return Err(self.page_fault(lin, access, who, true, true));
             }
             let base = (pde & 0xFFC0_0000) | ((pde >> 13) & 0xFF) << 32;
             t.phys = base | (lin & 0x003F_F000);
@@ -208,7 +278,7 @@ impl Cpu {
             let pte_addr = (pde & 0xFFFF_F000) + ((lin >> 12) & 0x3FF) * 4;
             let pte = self.pte_read(pte_addr, false);
             if pte & P == 0 {
-                return Err(Fault::pf(lin, self.pf_code(access, who, false, false)));
+                return Err(self.page_fault(lin, access, who, false, false));
             }
             t.user &= pte & US != 0;
             t.writable &= pte & RW != 0;
@@ -219,7 +289,7 @@ impl Cpu {
         }
         t.global = leaf & G != 0 && self.cr4.contains(Cr4::PGE);
         if !self.rights_ok(&t, access, who) {
-            return Err(Fault::pf(lin, self.pf_code(access, who, true, false)));
+            return Err(self.page_fault(lin, access, who, true, false));
         }
         let write = access == Access::Write;
         self.set_accessed(&walked[..n], write, false);
@@ -228,18 +298,47 @@ impl Cpu {
         Ok(t)
     }
 
-    fn walk_pae(&mut self, lin: u64, access: Access, who: Privilege, levels: u32) -> Result<Translation, Fault> {
+    fn walk_pae(
+        &mut self,
+        lin: u64,
+        access: Access,
+        who: Privilege,
+        levels: u32,
+    ) -> Result<Translation, Fault> {
         let nxe = self.efer.contains(Efer::NXE);
         let rsvd_base = high_reserved() | if nxe { 0 } else { XD };
-        let not_present = |cpu: &Cpu| Fault::pf(lin, cpu.pf_code(access, who, false, false));
-        let reserved = |cpu: &Cpu| Fault::pf(lin, cpu.pf_code(access, who, true, true));
+        let not_present = |cpu: &mut Cpu| cpu.page_fault(lin, access, who, false, false);
+        let reserved = |cpu: &mut Cpu| cpu.page_fault(lin, access, who, true, true);
 
-        let mut t = Translation { phys: 0, user: true, writable: true, nx: false, dirty: false, global: false, large: None };
+        let mut t = Translation {
+            phys: 0,
+            user: true,
+            writable: true,
+            nx: false,
+            dirty: false,
+            global: false,
+            large: None,
+        };
         let mut walked: [(u64, u64); 4] = [(0, 0); 4];
         let mut n = 0;
         let mut table;
         let mut level;
-        if levels == 4 {
+        // The page table for this 2-MiB region, with the rights of the levels above it, as
+        // the paging-structure cache remembers it (SDM Vol. 3A 4.10.3).
+        let mut pde_hit = None;
+        let slot = ((lin >> 21) as usize) & (PDE_CACHE - 1);
+        let cached = self.pde_cache[slot];
+        if cached.gen == self.tlb.gen && cached.tag == lin >> 21 {
+            pde_hit = Some(cached);
+        }
+        let mut pt_seen = None;
+        if let Some(c) = pde_hit {
+            table = c.table;
+            level = 1;
+            t.user = c.user;
+            t.writable = c.writable;
+            t.nx = c.nx;
+        } else if levels == 4 {
             table = self.cr3 & ADDR;
             level = 4;
         } else {
@@ -288,16 +387,27 @@ impl Cpu {
             }
             table = e & ADDR;
             level -= 1;
-        }
-        if levels == 3 {
-            // Legacy PAE PDPTEs carry no U/S or R/W bits.
+            if level == 1 {
+                pt_seen = Some(PdeCacheEntry {
+                    tag: lin >> 21,
+                    gen: self.tlb.gen,
+                    table,
+                    user: t.user,
+                    writable: t.writable,
+                    nx: t.nx,
+                });
+            }
         }
         t.global = leaf & G != 0 && self.cr4.contains(Cr4::PGE);
         if !self.rights_ok(&t, access, who) {
-            return Err(Fault::pf(lin, self.pf_code(access, who, true, false)));
+            return Err(self.page_fault(lin, access, who, true, false));
         }
         let write = access == Access::Write;
         self.set_accessed(&walked[..n], write, true);
+        if let Some(e) = pt_seen {
+            // Only successful walks are remembered: their upper entries now have A set.
+            self.pde_cache[slot] = e;
+        }
         t.dirty = write || leaf & D != 0;
         t.phys &= self.mem.addr_mask();
         Ok(t)
@@ -354,13 +464,22 @@ mod tests {
     fn two_level_walk_sets_accessed_and_dirty() {
         let mut c = cpu();
         c.cr3 = 0x1000;
-        put(&mut c, 0x1000 + 4 * 1, 0x2000 | P | RW | US); // PDE for 0x0040_0000
+        put(&mut c, 0x1000 + 4, 0x2000 | P | RW | US); // PDE for 0x0040_0000
         put(&mut c, 0x2000 + 4 * 3, 0x5000 | P | RW | US); // PTE for 0x0040_3000
-        let t = c.translate(0x0040_3123, Access::Write, Privilege::User).unwrap();
+        let t = c
+            .translate(0x0040_3123, Access::Write, Privilege::User)
+            .unwrap();
         assert_eq!(t.phys, 0x5000);
         assert!(t.dirty);
-        assert_eq!(get(&c, 0x2000 + 12) & 0xFFFF_FFFF, 0x5000 | P | RW | US | A | D);
-        assert_eq!(get(&c, 0x1004) & 0xFFFF_FFFF, 0x2000 | P | RW | US | A, "PDE gets A, never D");
+        assert_eq!(
+            get(&c, 0x2000 + 12) & 0xFFFF_FFFF,
+            0x5000 | P | RW | US | A | D
+        );
+        assert_eq!(
+            get(&c, 0x1004) & 0xFFFF_FFFF,
+            0x2000 | P | RW | US | A,
+            "PDE gets A, never D"
+        );
     }
 
     #[test]
@@ -369,12 +488,22 @@ mod tests {
         c.cr3 = 0x1000;
         put(&mut c, 0x1000, 0x2000 | P | RW | US);
         put(&mut c, 0x2000, 0x5000 | P | US);
-        let f = c.translate(0x0000_0010, Access::Write, Privilege::User).unwrap_err();
-        assert_eq!(f, Fault::pf(0x10, (PfCode::P | PfCode::W | PfCode::U).bits()));
+        let f = c
+            .translate(0x0000_0010, Access::Write, Privilege::User)
+            .unwrap_err();
+        assert_eq!(f, Fault::pf((PfCode::P | PfCode::W | PfCode::U).bits()));
+        assert_eq!(c.pf_addr, 0x10);
         // A supervisor write goes through unless CR0.WP is set.
-        assert!(c.translate(0x10, Access::Write, Privilege::Supervisor).is_ok());
+        assert!(c
+            .translate(0x10, Access::Write, Privilege::Supervisor)
+            .is_ok());
         c.cr0 |= Cr0::WP;
-        assert_eq!(c.translate(0x10, Access::Write, Privilege::Supervisor).unwrap_err().code, (PfCode::P | PfCode::W).bits());
+        assert_eq!(
+            c.translate(0x10, Access::Write, Privilege::Supervisor)
+                .unwrap_err()
+                .code,
+            (PfCode::P | PfCode::W).bits()
+        );
     }
 
     #[test]
@@ -383,7 +512,9 @@ mod tests {
         c.cr3 = 0x1000;
         put(&mut c, 0x1000 + 4 * 2, 0x0080_0000 | P | RW | PS);
         c.cr4 |= Cr4::PSE;
-        let t = c.translate(0x0081_2345, Access::Read, Privilege::Supervisor).unwrap();
+        let t = c
+            .translate(0x0081_2345, Access::Read, Privilege::Supervisor)
+            .unwrap();
         assert_eq!(t.phys, 0x0081_2000);
         assert_eq!(t.large, Some(4 << 20));
     }
@@ -396,13 +527,19 @@ mod tests {
         c.cr3 = 0x1000;
         put(&mut c, 0x1000, 0x2000 | P | RW | US);
         put(&mut c, 0x2000 + 8, 0x4000_0000 | P | RW | PS | XD); // 1 GiB at 1 GiB, no exec
-        let t = c.translate(0x4012_3456, Access::Read, Privilege::Supervisor).unwrap();
+        let t = c
+            .translate(0x4012_3456, Access::Read, Privilege::Supervisor)
+            .unwrap();
         assert_eq!(t.phys, 0x4012_3000);
-        let f = c.translate(0x4012_3456, Access::Exec, Privilege::Supervisor).unwrap_err();
+        let f = c
+            .translate(0x4012_3456, Access::Exec, Privilege::Supervisor)
+            .unwrap_err();
         assert_eq!(f.code, (PfCode::P | PfCode::I).bits());
         // A PS bit in a PML4E is reserved.
         put(&mut c, 0x1000 + 8, 0x3000 | P | PS);
-        let f = c.translate(1 << 39, Access::Read, Privilege::Supervisor).unwrap_err();
+        let f = c
+            .translate(1 << 39, Access::Read, Privilege::Supervisor)
+            .unwrap_err();
         assert_eq!(f.code, (PfCode::P | PfCode::RSVD).bits());
     }
 
@@ -415,7 +552,9 @@ mod tests {
         c.cr4 |= Cr4::SMEP | Cr4::SMAP;
         assert!(c.translate(0, Access::Exec, Privilege::Supervisor).is_err());
         assert!(c.translate(0, Access::Read, Privilege::Supervisor).is_err());
-        assert!(c.translate(0, Access::Read, Privilege::SupervisorAc).is_ok());
+        assert!(c
+            .translate(0, Access::Read, Privilege::SupervisorAc)
+            .is_ok());
         assert!(c.translate(0, Access::Exec, Privilege::User).is_ok());
     }
 
@@ -427,7 +566,9 @@ mod tests {
         put(&mut c, 0x1000 + 8, 0x2000 | P);
         put(&mut c, 0x2000, 0x0020_0000 | P | RW | PS); // 2 MiB page at 2 MiB
         c.load_pdptes().unwrap();
-        let t = c.translate(0x4000_1234, Access::Write, Privilege::Supervisor).unwrap();
+        let t = c
+            .translate(0x4000_1234, Access::Write, Privilege::Supervisor)
+            .unwrap();
         assert_eq!(t.phys, 0x0020_1000);
         put(&mut c, 0x1000 + 8, 0x2000 | P | 2);
         assert_eq!(c.load_pdptes(), Err(Fault::GP0), "PDPTE bit 1 is reserved");

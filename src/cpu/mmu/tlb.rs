@@ -53,7 +53,12 @@ pub struct TlbMeta {
     pub global: bool,
 }
 
-const EMPTY: TlbEntry = TlbEntry { read: INVALID, write: INVALID, exec: INVALID, addend: 0 };
+const EMPTY: TlbEntry = TlbEntry {
+    read: INVALID,
+    write: INVALID,
+    exec: INVALID,
+    addend: 0,
+};
 
 /// The software TLB.
 pub struct Tlb {
@@ -65,6 +70,11 @@ pub struct Tlb {
     pub base: usize,
     /// Linear range covered by large pages filled since the last full flush (for INVLPG).
     large: (u64, u64),
+    /// Bumped whenever a translation, the privilege it is checked for, CS or the decoded
+    /// code may change (every flush, a set switch, a mode change, an invalidated code page):
+    /// links between decoded blocks are valid only within one generation. Never 0, so an
+    /// empty link never matches.
+    pub gen: u64,
 }
 
 impl Default for Tlb {
@@ -76,10 +86,21 @@ impl Default for Tlb {
 impl Tlb {
     /// An empty TLB.
     pub fn new() -> Tlb {
-        let entries: Box<[TlbEntry; SETS * ENTRIES]> = vec![EMPTY; SETS * ENTRIES].into_boxed_slice().try_into().expect("size");
-        let meta: Box<[TlbMeta; SETS * ENTRIES]> =
-            vec![TlbMeta::default(); SETS * ENTRIES].into_boxed_slice().try_into().expect("size");
-        Tlb { entries, meta, base: 0, large: (u64::MAX, 0) }
+        let entries: Box<[TlbEntry; SETS * ENTRIES]> = vec![EMPTY; SETS * ENTRIES]
+            .into_boxed_slice()
+            .try_into()
+            .expect("size");
+        let meta: Box<[TlbMeta; SETS * ENTRIES]> = vec![TlbMeta::default(); SETS * ENTRIES]
+            .into_boxed_slice()
+            .try_into()
+            .expect("size");
+        Tlb {
+            entries,
+            meta,
+            base: 0,
+            large: (u64::MAX, 0),
+            gen: 1,
+        }
     }
 
     /// The index of the entry for linear address `lin` in the current set.
@@ -109,7 +130,14 @@ impl Tlb {
     }
 
     /// Stores an entry.
-    pub fn fill(&mut self, idx: usize, entry: TlbEntry, meta: TlbMeta, lin: u64, large: Option<u64>) {
+    pub fn fill(
+        &mut self,
+        idx: usize,
+        entry: TlbEntry,
+        meta: TlbMeta,
+        lin: u64,
+        large: Option<u64>,
+    ) {
         self.entries[idx] = entry;
         self.meta[idx] = meta;
         if let Some(size) = large {
@@ -121,12 +149,14 @@ impl Tlb {
 
     /// Drops every entry (MOV CR3 without PGE, CR0/CR4 paging changes, A20 toggles).
     pub fn flush_all(&mut self) {
+        self.gen += 1;
         self.entries.fill(EMPTY);
         self.large = (u64::MAX, 0);
     }
 
     /// Drops every non-global entry (MOV CR3 with CR4.PGE set).
     pub fn flush_nonglobal(&mut self) {
+        self.gen += 1;
         for (e, m) in self.entries.iter_mut().zip(self.meta.iter()) {
             if !m.global {
                 *e = EMPTY;
@@ -137,6 +167,7 @@ impl Tlb {
     /// Drops the entries for the page holding `lin` in every set (INVLPG). If large pages
     /// may cover it, everything in their range goes too.
     pub fn flush_page(&mut self, lin: u64) {
+        self.gen += 1;
         if lin >= self.large.0 && lin <= self.large.1 {
             self.flush_all();
             return;

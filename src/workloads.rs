@@ -1,0 +1,249 @@
+//! Guest workloads for measuring the interpreter: small programs with an exact instruction
+//! count, shared by the criterion benches and `vx86 bench`.
+
+use crate::cpu::{reg, Cpu, Model, OpenBus};
+use crate::mem::PhysMem;
+
+/// Where workload code is loaded.
+pub const CODE: u64 = 0x10_0000;
+
+/// A guest workload.
+pub struct Workload {
+    /// Short name, e.g. `alu64`.
+    pub name: &'static str,
+    /// Machine code, loaded at [`CODE`].
+    pub code: Vec<u8>,
+    /// Runs in 64-bit mode (else flat 32-bit protected mode).
+    pub long: bool,
+    /// Maps [`DATA`]..[`DATA`] + 64 MiB with 4-KiB pages (else 2-MiB pages or no paging).
+    pub small_pages: bool,
+    /// Guest instructions one run retires.
+    pub instructions: u64,
+}
+
+/// Where workloads keep their data.
+pub const DATA: u64 = 0x0200_0000;
+/// Bytes of data the paging workload walks through.
+pub const DATA_SIZE: u64 = 64 << 20;
+/// Where the 4-KiB page tables for [`DATA`] live.
+const TABLES: u64 = 0x0080_0000;
+
+impl Workload {
+    /// A CPU with the workload loaded and its mode entered, ready for [`Workload::run`].
+    pub fn machine(&self) -> Cpu {
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(128 << 20).expect("guest RAM"));
+        if self.long {
+            cpu.enter_long_mode(0x1000, 0x10000, 4);
+            if self.small_pages {
+                map_small_pages_long(&mut cpu);
+            }
+        } else {
+            cpu.enter_protected_flat(0x1000);
+            if self.small_pages {
+                map_small_pages_32(&mut cpu);
+            }
+        }
+        cpu.mem
+            .write_bytes(CODE, &self.code)
+            .expect("code inside RAM");
+        cpu
+    }
+
+    /// Runs the workload once from the start; returns the instructions retired.
+    pub fn run(&self, cpu: &mut Cpu) -> u64 {
+        cpu.set_rip(CODE);
+        cpu.gpr[reg::RSP as usize] = 0x80000;
+        cpu.halted = false;
+        let start = cpu.icount;
+        cpu.run(&mut OpenBus, self.instructions);
+        cpu.icount - start
+    }
+}
+
+fn put(cpu: &mut Cpu, addr: u64, v: u64, n: usize) {
+    cpu.mem
+        .write_bytes(addr, &v.to_le_bytes()[..n])
+        .expect("page tables inside RAM");
+}
+
+/// Remaps the 64 MiB at [`DATA`] with 4-KiB pages in the identity map `enter_long_mode` made
+/// (its page directory for the first GiB is at 0x12000).
+fn map_small_pages_long(cpu: &mut Cpu) {
+    let pd = 0x12000;
+    for i in 0..DATA_SIZE / (2 << 20) {
+        let pt = TABLES + i * 0x1000;
+        let base = DATA + i * (2 << 20);
+        for j in 0..512 {
+            put(cpu, pt + j * 8, (base + j * 0x1000) | 0x7, 8);
+        }
+        put(cpu, pd + (base >> 21) * 8, pt | 0x7, 8);
+    }
+    cpu.flush_tlb_all();
+}
+
+/// 32-bit paging with 4-KiB pages identity-mapping the first 128 MiB.
+fn map_small_pages_32(cpu: &mut Cpu) {
+    let pd = TABLES;
+    for i in 0..32 {
+        let pt = TABLES + 0x1000 + i * 0x1000;
+        for j in 0..1024 {
+            put(cpu, pt + j * 4, ((i << 22) + (j << 12)) | 0x7, 4);
+        }
+        put(cpu, pd + i * 4, pt | 0x7, 4);
+    }
+    cpu.cr3 = pd;
+    cpu.cr0 |= crate::cpu::Cr0::PG;
+    cpu.update_mode();
+    cpu.flush_tlb_all();
+}
+
+/// Integer ALU loop: `n` iterations of six instructions.
+pub fn alu_loop(long: bool, n: u32) -> Workload {
+    let mut c = vec![0xB9];
+    c.extend_from_slice(&n.to_le_bytes()); // mov ecx, n
+    c.extend_from_slice(&[0x31, 0xC0]); // xor eax, eax
+    c.extend_from_slice(&[0x01, 0xC8]); // l: add eax, ecx
+    c.extend_from_slice(&[0x31, 0xC2]); // xor edx, eax
+    c.extend_from_slice(&[0x8D, 0x1C, 0x10]); // lea ebx, [eax+edx]
+    c.extend_from_slice(&[0x29, 0xDA]); // sub edx, ebx
+    c.extend_from_slice(&[0xFF, 0xC9]); // dec ecx
+    c.extend_from_slice(&[0x75, 0xF3]); // jnz l
+    c.extend_from_slice(&[0xF4]); // hlt
+    Workload {
+        name: if long { "alu64" } else { "alu32" },
+        code: c,
+        long,
+        small_pages: false,
+        instructions: 2 + 6 * n as u64,
+    }
+}
+
+/// Memory through 4-KiB pages: `rounds` passes over the 64 MiB at [`DATA`], one page after
+/// another, each page read twice and written twice (eleven instructions per page).
+pub fn paging(long: bool, rounds: u32) -> Workload {
+    let pages = (DATA_SIZE / 4096) as u32;
+    let mut c = vec![0xBF];
+    c.extend_from_slice(&rounds.to_le_bytes()); // mov edi, rounds
+    c.push(0xBE); // outer: mov esi, DATA
+    c.extend_from_slice(&(DATA as u32).to_le_bytes());
+    c.push(0xB9); // mov ecx, pages
+    c.extend_from_slice(&pages.to_le_bytes());
+    let inner = c.len();
+    c.extend_from_slice(&[0x8B, 0x06]); // l: mov eax, [esi]
+    c.extend_from_slice(&[0x8B, 0x96, 0x00, 0x08, 0, 0]); // mov edx, [esi+0x800]
+    c.extend_from_slice(&[0x01, 0xD0]); // add eax, edx
+    c.extend_from_slice(&[0x89, 0x46, 0x04]); // mov [esi+4], eax
+    c.extend_from_slice(&[0x89, 0x96, 0x04, 0x08, 0, 0]); // mov [esi+0x804], edx
+    c.extend_from_slice(&[0x31, 0xC2]); // xor edx, eax
+    c.extend_from_slice(&[0x01, 0xD3]); // add ebx, edx
+    c.extend_from_slice(&[0x81, 0xC6, 0x00, 0x10, 0, 0]); // add esi, 4096
+    c.extend_from_slice(&[0x83, 0xE8, 0x01]); // sub eax, 1
+    c.extend_from_slice(&[0xFF, 0xC9]); // dec ecx
+    let back = inner as i64 - (c.len() as i64 + 2);
+    c.extend_from_slice(&[0x75, back as i8 as u8]); // jnz l
+    c.extend_from_slice(&[0xFF, 0xCF]); // dec edi
+    let back = 5 - (c.len() as i64 + 6);
+    c.extend_from_slice(&[0x0F, 0x85]); // jnz outer
+    c.extend_from_slice(&(back as i32).to_le_bytes());
+    c.push(0xF4); // hlt
+    Workload {
+        name: if long { "paging64" } else { "paging32" },
+        code: c,
+        long,
+        small_pages: true,
+        instructions: 1 + rounds as u64 * (2 + 11 * pages as u64 + 2),
+    }
+}
+
+/// Calls and returns: `n` iterations of a loop that calls a leaf function through a
+/// register and one that calls a function which calls another (eleven instructions).
+pub fn calls(long: bool, n: u32) -> Workload {
+    let mut c = vec![0xB9];
+    c.extend_from_slice(&n.to_le_bytes()); // mov ecx, n
+                                           // l: call f (E8 rel32); call g; dec ecx; jnz l; hlt
+    let l = c.len();
+    c.extend_from_slice(&[0xE8, 0, 0, 0, 0]);
+    let call_f = c.len();
+    c.extend_from_slice(&[0xE8, 0, 0, 0, 0]);
+    let call_g = c.len();
+    c.extend_from_slice(&[0xFF, 0xC9]); // dec ecx
+    let back = l as i64 - (c.len() as i64 + 2);
+    c.extend_from_slice(&[0x75, back as i8 as u8]); // jnz l
+    c.push(0xF4);
+    let f = c.len();
+    c.extend_from_slice(&[0x01, 0xC8, 0xC3]); // f: add eax, ecx; ret
+    let g = c.len();
+    c.extend_from_slice(&[0xE8, 0, 0, 0, 0]); // g: call f
+    let call_f2 = c.len();
+    c.extend_from_slice(&[0x31, 0xC3, 0xC3]); // xor ebx, eax; ret
+    let patch = |c: &mut Vec<u8>, end: usize, target: usize| {
+        let rel = (target as i64 - end as i64) as i32;
+        c[end - 4..end].copy_from_slice(&rel.to_le_bytes());
+    };
+    patch(&mut c, call_f, f);
+    patch(&mut c, call_g, g);
+    patch(&mut c, call_f2, f);
+    Workload {
+        name: if long { "calls64" } else { "calls32" },
+        code: c,
+        long,
+        small_pages: false,
+        instructions: 1 + 11 * n as u64,
+    }
+}
+
+/// Data-dependent branches: a linear congruential generator whose bits pick the path
+/// (twelve instructions per iteration, whichever way the branches go).
+pub fn branchy(long: bool, n: u32) -> Workload {
+    let mut c = vec![0xB9];
+    c.extend_from_slice(&n.to_le_bytes()); // mov ecx, n
+    c.extend_from_slice(&[0xB8, 0x01, 0, 0, 0]); // mov eax, 1
+    let l = c.len();
+    c.extend_from_slice(&[0x69, 0xC0, 0x6D, 0x4E, 0xC6, 0x41]); // imul eax, eax, 1103515245
+    c.extend_from_slice(&[0x05, 0x39, 0x30, 0, 0]); // add eax, 12345
+    c.extend_from_slice(&[0xA9, 0x00, 0x00, 0x01, 0x00]); // test eax, 0x10000
+    c.extend_from_slice(&[0x74, 0x04]); // jz a
+    c.extend_from_slice(&[0xFF, 0xC3]); // inc ebx
+    c.extend_from_slice(&[0xEB, 0x02]); // jmp b
+    c.extend_from_slice(&[0xFF, 0xCB]); // a: dec ebx ; (then falls to b)
+    c.extend_from_slice(&[0xA9, 0x00, 0x00, 0x02, 0x00]); // b: test eax, 0x20000
+    c.extend_from_slice(&[0x75, 0x02]); // jnz d
+    c.extend_from_slice(&[0x01, 0xDA]); // add edx, ebx
+    c.extend_from_slice(&[0x31, 0xC6]); // d: xor esi, eax
+    c.extend_from_slice(&[0xFF, 0xC9]); // dec ecx
+    let back = l as i64 - (c.len() as i64 + 2);
+    c.extend_from_slice(&[0x75, back as i8 as u8]); // jnz l
+    c.push(0xF4);
+    Workload {
+        name: if long { "branchy64" } else { "branchy32" },
+        code: c,
+        long,
+        small_pages: false,
+        instructions: 0,
+    }
+}
+
+/// Every workload, as the benches run them.
+pub fn all() -> Vec<Workload> {
+    let mut v = Vec::new();
+    for long in [false, true] {
+        v.push(alu_loop(long, 1_000_000));
+        v.push(paging(long, 8));
+        v.push(calls(long, 500_000));
+        v.push(counted(branchy(long, 500_000)));
+    }
+    v
+}
+
+/// Fills in the instruction count of a workload whose count depends on its data, by running
+/// it once to its HLT.
+fn counted(mut w: Workload) -> Workload {
+    let mut cpu = w.machine();
+    w.instructions = u64::MAX;
+    cpu.set_rip(CODE);
+    cpu.gpr[reg::RSP as usize] = 0x80000;
+    let start = cpu.icount;
+    cpu.run(&mut OpenBus, 1 << 40);
+    w.instructions = cpu.icount - start;
+    w
+}
