@@ -23,8 +23,9 @@ use crate::Error;
 /// The pass rate (in percent of the non-skipped tests) a folder needs for exit status 0.
 pub const REQUIRED_PERCENT: f64 = 99.5;
 
-/// The instruction budget of one 80286 test: generous for a REP string op with CX = 0xFFFF.
-const BUDGET_286: u64 = 1 << 20;
+/// The most instructions an 80286 test may take to reach its HLT: the vectors' REP string ops
+/// repeat at most 63 times, and an exception adds its delivery.
+const STEPS_286: u32 = 200;
 
 /// The outcome of one file.
 #[derive(Clone, Debug, Default)]
@@ -212,7 +213,7 @@ pub fn run_file(path: &Path, opts: &Options, meta: &Metadata, revoked: &HashSet<
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut result = FileResult { name, ..FileResult::default() };
     let mut h = Harness::new(model).map_err(|e| Error::Host(format!("guest memory: {e}")))?;
-    for t in &file.tests {
+    for (i, t) in file.tests.iter().enumerate() {
         let info = meta.classify(&t.bytes).unwrap_or(Info { status: Status::Normal, flags_mask: 0xFFFF });
         if info.status.skipped() || t.hash.is_some_and(|hash| revoked.contains(&hash)) {
             result.skipped += 1;
@@ -224,7 +225,7 @@ pub fn run_file(path: &Path, opts: &Options, meta: &Metadata, revoked: &HashSet<
                 result.failed += 1;
                 if result.failures.len() < opts.keep_failures {
                     let bytes: Vec<String> = t.bytes.iter().map(|b| format!("{b:02x}")).collect();
-                    result.failures.push(format!("test {} `{}` [{}]: {diff}", t.index, t.name, bytes.join(" ")));
+                    result.failures.push(format!("test {i} `{}` [{}]: {diff}", t.name, bytes.join(" ")));
                 }
             }
         }
@@ -313,11 +314,16 @@ impl Harness {
             }
             return Ok(());
         }
-        match cpu.run(&mut self.bus, BUDGET_286) {
-            RunExit::Halted => Ok(()),
-            RunExit::Shutdown => Err("shutdown (triple fault)".into()),
-            e => Err(format!("no HLT reached ({e:?})")),
+        // Step by step, so that a test that never reaches its HLT stops early.
+        for _ in 0..STEPS_286 {
+            match cpu.run(&mut self.bus, 1) {
+                RunExit::Halted => return Ok(()),
+                RunExit::Shutdown => return Err("shutdown (triple fault)".into()),
+                _ if cpu.halted => return Ok(()),
+                _ => {}
+            }
         }
+        Err(format!("no HLT within {STEPS_286} instructions"))
     }
 
     /// Runs one test and compares the outcome; `Err` describes every difference.

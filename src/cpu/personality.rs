@@ -1,18 +1,286 @@
-//! The 8086 and 80286 personalities: opcode aliases and behaviours the recorded test vectors
-//! show, applied at decode time so the default model pays nothing (to be completed).
+//! The 8086 and 80286 personalities: what those chips do with bytes that iced-x86 (which
+//! decodes as a 386+ does) reads differently, applied at decode time so the default model
+//! pays nothing. The facts come from the recorded SingleStepTests vectors and their metadata.
+//!
+//! - 8086: only the segment, LOCK (F0, and its alias F1) and REP prefixes exist; 60–6F alias
+//!   the Jcc at 70–7F; C0/C1/C8/C9 alias RETN/RETF C2/C3/CA/CB; 0F is POP CS; D0–D3 /6 are
+//!   SETMO/SETMOC (all ones); FF /7 aliases PUSH r/m; 8C/8E decode only two bits of the
+//!   segment register field; PUSH SP pushes the decremented SP; D8–DF (ESC) do nothing
+//!   without an 8087.
+//! - 80286: 64–67 do not exist (#UD); of the 0F page only 0F 00–0F 06 exist (#UD otherwise);
+//!   F1 is a LOCK alias; D8–DF do nothing without an 80287.
 
-use iced_x86::{Decoder, DecoderOptions, Instruction};
+use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction};
 
-use super::decode::{translate, DecodedOp};
-use super::state::Model;
+use super::decode::{translate, Decoded, DecodedOp, Flow};
+use super::exec::R;
+use super::flags::FlagOp;
+use super::op::Op;
+use super::state::{reg, sreg, Model};
+use super::{Cpu, Width, U16};
+use crate::sized;
 
 /// Decodes one instruction for an old model; returns the op and its length (0 if the bytes
 /// end before the instruction does).
 pub fn decode(model: Model, bytes: &[u8], bits: u32, ins: &mut Instruction) -> (DecodedOp, usize) {
+    let mut buf = [0u8; 16];
+    let n = bytes.len().min(buf.len());
+    buf[..n].copy_from_slice(&bytes[..n]);
+    let buf = &mut buf[..n];
+    // Prefixes: both chips know only the segment overrides, LOCK and REP; F1 is a LOCK alias.
+    let mut p = 0;
+    while p < n {
+        match buf[p] {
+            0x26 | 0x2E | 0x36 | 0x3E | 0xF0 | 0xF2 | 0xF3 => {}
+            0xF1 => buf[p] = 0xF0,
+            _ => break,
+        }
+        p += 1;
+    }
+    if p == n {
+        return (iced(model, buf, bits, ins).0, 0);
+    }
+    let special = match model {
+        Model::I8086 => rewrite_8086(buf, p),
+        _ => rewrite_286(buf, p),
+    };
+    match special {
+        Special::None => {}
+        Special::Op(run, len, flow) => {
+            if len > n {
+                return (iced(model, buf, bits, ins).0, 0);
+            }
+            let mut op = Op::new(len as u8);
+            op.run = run;
+            *ins = Instruction::default();
+            let plain = flow == Flow::Next;
+            return (DecodedOp { op, flow, unimplemented: false, plain }, len);
+        }
+        Special::Esc => {
+            // Without a coprocessor an ESC only computes its address: a NOP of its length.
+            let (mut d, len) = iced(model, buf, bits, ins);
+            d.op = Op::new(d.op.len);
+            d.op.run = nop;
+            d.flow = Flow::Next;
+            d.unimplemented = false;
+            d.plain = true;
+            return (d, len);
+        }
+        Special::SetMo { cl } => {
+            let (mut d, len) = iced(model, buf, bits, ins);
+            if len > 0 && !ins.is_invalid() {
+                d.op = setmo_op(&Decoded { ins, bits, model }, cl);
+                d.flow = Flow::Next;
+                d.plain = true;
+            }
+            return (d, len);
+        }
+    }
+    iced(model, buf, bits, ins)
+}
+
+/// Decodes `bytes` with iced-x86 and translates the instruction for `model`.
+fn iced(model: Model, bytes: &[u8], bits: u32, ins: &mut Instruction) -> (DecodedOp, usize) {
     let mut d = Decoder::with_ip(bits, bytes, 0, DecoderOptions::NONE);
     d.decode_out(ins);
-    if ins.is_invalid() && d.last_error() == iced_x86::DecoderError::NoMoreBytes {
-        return (translate(ins, bits, model), 0);
+    let len = if ins.is_invalid() && d.last_error() == DecoderError::NoMoreBytes { 0 } else { ins.len() };
+    (translate(ins, bits, model), len)
+}
+
+/// What the personality makes of an opcode that iced-x86 would read differently.
+enum Special {
+    /// Decode the (possibly rewritten) bytes with iced-x86.
+    None,
+    /// An op with this handler and length that needs no operands.
+    Op(super::Handler, usize, Flow),
+    /// An x87 escape with no coprocessor attached.
+    Esc,
+    /// 8086 SETMO (D0/D1 /6) or SETMOC (D2/D3 /6, only when CL is not zero).
+    SetMo { cl: bool },
+}
+
+/// Rewrites 8086 opcodes at `buf[p]` into the 386 encodings that do the same thing.
+fn rewrite_8086(buf: &mut [u8], p: usize) -> Special {
+    let modrm_reg = |buf: &[u8]| buf.get(p + 1).map(|m| (m >> 3) & 7);
+    match buf[p] {
+        // 60–6F decode as the Jcc at 70–7F (only bit 4 of the opcode differs).
+        0x60..=0x6F => buf[p] |= 0x10,
+        // C0/C1/C8/C9 decode as RETN imm16 / RETN / RETF imm16 / RETF (bit 1 is ignored).
+        0xC0 | 0xC1 | 0xC8 | 0xC9 => buf[p] |= 0x02,
+        0x0F => return Special::Op(pop_cs, p + 1, Flow::End),
+        0x54 => return Special::Op(push_sp_8086, p + 1, Flow::Next),
+        // FF /6 and its alias FF /7 with the SP register operand.
+        0xFF if matches!(buf.get(p + 1), Some(0xF4 | 0xFC)) => return Special::Op(push_sp_8086, p + 2, Flow::Next),
+        0xD8..=0xDF => return Special::Esc,
+        0xD0..=0xD3 if modrm_reg(buf) == Some(6) => {
+            // Decode the operand as SHL (/4) would; the handler writes all ones.
+            buf[p + 1] = (buf[p + 1] & !0x38) | (4 << 3);
+            return Special::SetMo { cl: buf[p] >= 0xD2 };
+        }
+        // FF /7 is a second PUSH r/m (/6).
+        0xFF if modrm_reg(buf) == Some(7) => buf[p + 1] &= !0x08,
+        // The segment register field has two bits: /4–/7 name ES, CS, SS, DS again.
+        0x8C | 0x8E if modrm_reg(buf).is_some_and(|r| r >= 4) => buf[p + 1] &= !0x20,
+        _ => {}
     }
-    (translate(ins, bits, model), ins.len())
+    Special::None
+}
+
+/// Rewrites (or rejects) 80286 opcodes at `buf[p]`.
+fn rewrite_286(buf: &mut [u8], p: usize) -> Special {
+    match buf[p] {
+        // FS, GS and the operand- and address-size prefixes arrived with the 386.
+        0x64..=0x67 => Special::Op(ud, p + 1, Flow::End),
+        0x0F => match buf.get(p + 1) {
+            Some(0x00..=0x06) | None => Special::None,
+            Some(_) => Special::Op(ud, p + 2, Flow::End),
+        },
+        0xD8..=0xDF => Special::Esc,
+        _ => Special::None,
+    }
+}
+
+fn nop(_: &mut Cpu, _: &Op) -> R {
+    Ok(())
+}
+
+fn ud(_: &mut Cpu, _: &Op) -> R {
+    Err(super::Fault::UD)
+}
+
+/// 8086 `0F`: POP CS, a plain pop into CS (real mode: base = selector << 4).
+fn pop_cs(cpu: &mut Cpu, _: &Op) -> R {
+    let v = cpu.pop::<U16>()?;
+    cpu.load_seg(sreg::CS, v as u16)?;
+    cpu.end_block = true;
+    Ok(())
+}
+
+/// 8086 PUSH SP: SP is decremented before it is read, so the new value is pushed (the 286
+/// and later push the old one).
+fn push_sp_8086(cpu: &mut Cpu, _: &Op) -> R {
+    let sp = cpu.gpr[reg::RSP as usize].wrapping_sub(2) & 0xFFFF;
+    cpu.push::<U16>(sp)
+}
+
+/// The op of a SETMO/SETMOC whose operand was decoded as SHL r/m.
+fn setmo_op(d: &Decoded, cl: bool) -> Op {
+    let mut op = Op::new(d.ins.len() as u8);
+    let size = d.op_size(0);
+    if d.is_reg(0) {
+        op.r = d.reg(0);
+        op.run = if cl { sized!(size, setmo_r, true) } else { sized!(size, setmo_r, false) };
+    } else {
+        d.mem(&mut op);
+        op.run = if cl { sized!(size, setmo_m, true) } else { sized!(size, setmo_m, false) };
+    }
+    op
+}
+
+/// Records the flags of an all-ones result (as OR with all ones: CF = OF = AF = 0, SF = PF = 1).
+fn setmo_flags<W: Width>(cpu: &mut Cpu) {
+    cpu.flags.set_lazy(FlagOp::Logic, W::BITS, 0, 0, W::MASK);
+}
+
+fn setmo_r<W: Width, const CL: bool>(cpu: &mut Cpu, op: &Op) -> R {
+    if CL && cpu.gpr[reg::RCX as usize] & 0xFF == 0 {
+        return Ok(());
+    }
+    W::set(cpu, op.r, W::MASK);
+    setmo_flags::<W>(cpu);
+    Ok(())
+}
+
+fn setmo_m<W: Width, const CL: bool>(cpu: &mut Cpu, op: &Op) -> R {
+    if CL && cpu.gpr[reg::RCX as usize] & 0xFF == 0 {
+        return Ok(());
+    }
+    let off = cpu.ea(op);
+    cpu.read_rmw::<W>(op.seg, off)?;
+    cpu.write::<W>(op.seg, off, W::MASK)?;
+    setmo_flags::<W>(cpu);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::{Cpu, OpenBus, Segment};
+    use crate::mem::PhysMem;
+
+    /// Runs `code` at 0000:0100 with SS:SP = 0000:1000 for one instruction.
+    fn run(model: Model, code: &[u8], setup: impl FnOnce(&mut Cpu)) -> Cpu {
+        let mut mem = PhysMem::new(1 << 20).unwrap();
+        mem.set_addr_mask(0xF_FFFF);
+        let mut cpu = Cpu::new(model, mem);
+        for s in [sreg::ES, sreg::SS, sreg::DS] {
+            cpu.segs[s as usize] = Segment::real(0);
+        }
+        cpu.segs[sreg::CS as usize] = Segment::from_cache(0, 0, 0xFFFF, crate::cpu::segment::attr::CODE_RX);
+        cpu.update_mode();
+        cpu.set_rip(0x100);
+        cpu.gpr[reg::RSP as usize] = 0x1000;
+        cpu.mem.write_bytes(0x100, code).unwrap();
+        setup(&mut cpu);
+        cpu.run(&mut OpenBus, 1);
+        cpu
+    }
+
+    fn decoded(model: Model, bytes: &[u8]) -> (DecodedOp, usize) {
+        decode(model, bytes, 16, &mut Instruction::default())
+    }
+
+    #[test]
+    fn the_8086_reads_60_to_6f_as_jcc() {
+        // 64 05 is JZ +5 on an 8086 (FS: prefix on a 386).
+        let cpu = run(Model::I8086, &[0x64, 0x05], |c| c.flags.set(0x40));
+        assert_eq!(cpu.rip(), 0x107);
+        assert_eq!(decoded(Model::I8086, &[0x6F, 0x10]).1, 2);
+    }
+
+    #[test]
+    fn the_8086_pops_cs_with_0f() {
+        let cpu = run(Model::I8086, &[0x0F], |c| c.mem.write_bytes(0x1000, &[0x34, 0x12]).unwrap());
+        assert_eq!(cpu.seg(sreg::CS).selector, 0x1234);
+        assert_eq!(cpu.seg(sreg::CS).base, 0x12340);
+        assert_eq!((cpu.rip(), cpu.gpr[reg::RSP as usize]), (0x101, 0x1002));
+    }
+
+    #[test]
+    fn the_8086_pushes_the_decremented_sp() {
+        for code in [&[0x54][..], &[0xFF, 0xF4], &[0xFF, 0xFC]] {
+            let cpu = run(Model::I8086, code, |_| {});
+            let mut b = [0u8; 2];
+            cpu.mem.read_bytes(0xFFE, &mut b);
+            assert_eq!(u16::from_le_bytes(b), 0xFFE, "{code:02x?}");
+            assert_eq!(cpu.rip(), 0x100 + code.len() as u64);
+        }
+    }
+
+    #[test]
+    fn the_8086_setmo_writes_all_ones() {
+        // D1 F0: SETMO AX. D2 F3 with CL = 0: SETMOC BL does nothing.
+        let cpu = run(Model::I8086, &[0xD1, 0xF0], |_| {});
+        assert_eq!(cpu.gpr[reg::RAX as usize] & 0xFFFF, 0xFFFF);
+        let cpu = run(Model::I8086, &[0xD2, 0xF3], |c| c.gpr[reg::RBX as usize] = 0x12);
+        assert_eq!(cpu.gpr[reg::RBX as usize], 0x12);
+    }
+
+    #[test]
+    fn the_8086_aliases_ret_and_lock() {
+        assert_eq!(decoded(Model::I8086, &[0xC0, 0x04, 0x00]).1, 3, "C0 = RETN imm16");
+        assert_eq!(decoded(Model::I8086, &[0xC9]).1, 1, "C9 = RETF");
+        assert_eq!(decoded(Model::I8086, &[0xF1, 0x90]).1, 2, "F1 = LOCK");
+        assert_eq!(decoded(Model::I8086, &[0xD8, 0x06, 0x34, 0x12]).1, 4, "ESC with disp16");
+        assert_eq!(decoded(Model::I8086, &[0x26]).1, 0, "a prefix alone is incomplete");
+    }
+
+    #[test]
+    fn the_286_has_no_386_prefixes_or_0f_opcodes() {
+        for bytes in [&[0x66, 0x90][..], &[0x67, 0x90], &[0x64, 0x90], &[0x0F, 0xB6, 0xC0], &[0x0F, 0x80, 0, 0]] {
+            let (d, _) = decoded(Model::I80286, bytes);
+            let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
+            assert_eq!((d.op.run)(&mut cpu, &d.op).unwrap_err(), crate::cpu::Fault::UD, "{bytes:02x?}");
+        }
+    }
 }
