@@ -18,7 +18,10 @@
 
 pub mod conformance;
 pub mod cpu;
+pub mod dev;
 pub mod error;
+pub mod host;
+pub mod machine;
 pub mod mem;
 pub mod workloads;
 

@@ -193,7 +193,7 @@ pub fn calls(long: bool, n: u32) -> Workload {
 }
 
 /// Data-dependent branches: a linear congruential generator whose bits pick the path
-/// (twelve instructions per iteration, whichever way the branches go).
+/// (ten to twelve instructions per iteration, as the bits say).
 pub fn branchy(long: bool, n: u32) -> Workload {
     let mut c = vec![0xB9];
     c.extend_from_slice(&n.to_le_bytes()); // mov ecx, n
@@ -214,12 +214,54 @@ pub fn branchy(long: bool, n: u32) -> Workload {
     let back = l as i64 - (c.len() as i64 + 2);
     c.extend_from_slice(&[0x75, back as i8 as u8]); // jnz l
     c.push(0xF4);
+    // The path length depends on the generator's bits 16 and 17; count it the same way.
+    let (mut eax, mut instructions) = (1u32, 2 + 1);
+    for _ in 0..n {
+        eax = eax.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let taken = if eax & 0x10000 != 0 { 2 } else { 1 };
+        let added = if eax & 0x20000 != 0 { 0 } else { 1 };
+        instructions += 4 + taken + 2 + added + 3;
+    }
     Workload {
         name: if long { "branchy64" } else { "branchy32" },
         code: c,
         long,
         small_pages: false,
-        instructions: 0,
+        instructions,
+    }
+}
+
+/// String copy or fill: one REP MOVS (or REP STOS with `fill`) over `bytes` bytes in
+/// `width`-byte (1, 4 or 8) elements, from [`DATA`] to [`DATA`] + 4 MiB (so source and
+/// destination pages share TLB slots). Three setup instructions, then one per element: each
+/// iteration retires as an instruction.
+pub fn rep_string(name: &'static str, long: bool, fill: bool, width: u32, bytes: u32) -> Workload {
+    let n = bytes / width;
+    let mut c = Vec::new();
+    if fill {
+        c.push(0xB8); // mov eax, 0x04030201
+        c.extend_from_slice(&0x0403_0201u32.to_le_bytes());
+    } else {
+        c.push(0xBE); // mov esi, DATA
+        c.extend_from_slice(&(DATA as u32).to_le_bytes());
+    }
+    c.push(0xBF); // mov edi, DATA + 4 MiB
+    c.extend_from_slice(&(DATA as u32 + (4 << 20)).to_le_bytes());
+    c.push(0xB9); // mov ecx, n
+    c.extend_from_slice(&n.to_le_bytes());
+    c.push(0xF3); // rep
+    if width == 8 {
+        c.push(0x48); // REX.W
+    }
+    let op = if fill { 0xAA } else { 0xA4 };
+    c.push(if width == 1 { op } else { op + 1 }); // movs/stos
+    c.push(0xF4); // hlt
+    Workload {
+        name,
+        code: c,
+        long,
+        small_pages: false,
+        instructions: 3 + n as u64,
     }
 }
 
@@ -230,20 +272,13 @@ pub fn all() -> Vec<Workload> {
         v.push(alu_loop(long, 1_000_000));
         v.push(paging(long, 8));
         v.push(calls(long, 500_000));
-        v.push(counted(branchy(long, 500_000)));
+        v.push(branchy(long, 500_000));
     }
+    const MB4: u32 = 4 << 20;
+    v.push(rep_string("rep_movsb32", false, false, 1, MB4));
+    v.push(rep_string("rep_movsd32", false, false, 4, MB4));
+    v.push(rep_string("rep_stosd32", false, true, 4, MB4));
+    v.push(rep_string("rep_movsq64", true, false, 8, MB4));
+    v.push(rep_string("rep_stosq64", true, true, 8, MB4));
     v
-}
-
-/// Fills in the instruction count of a workload whose count depends on its data, by running
-/// it once to its HLT.
-fn counted(mut w: Workload) -> Workload {
-    let mut cpu = w.machine();
-    w.instructions = u64::MAX;
-    cpu.set_rip(CODE);
-    cpu.gpr[reg::RSP as usize] = 0x80000;
-    let start = cpu.icount;
-    cpu.run(&mut OpenBus, 1 << 40);
-    w.instructions = cpu.icount - start;
-    w
 }

@@ -356,7 +356,20 @@ fn group(m: M) -> Option<Group> {
         | M::Setge
         | M::Setle
         | M::Setg => Mov,
-        M::Push | M::Pop | M::Pusha | M::Popa | M::Pushf | M::Popf | M::Enter | M::Leave => Stack,
+        M::Push
+        | M::Pop
+        | M::Pusha
+        | M::Pushad
+        | M::Popa
+        | M::Popad
+        | M::Pushf
+        | M::Pushfd
+        | M::Pushfq
+        | M::Popf
+        | M::Popfd
+        | M::Popfq
+        | M::Enter
+        | M::Leave => Stack,
         M::Movsb
         | M::Movsw
         | M::Movsd
@@ -408,7 +421,15 @@ fn group(m: M) -> Option<Group> {
         | M::Jmp
         | M::Call
         | M::Ret => Branch,
-        M::Retf | M::Iret | M::Int | M::Int1 | M::Int3 | M::Into | M::Bound => Far,
+        M::Retf
+        | M::Iret
+        | M::Iretd
+        | M::Iretq
+        | M::Int
+        | M::Int1
+        | M::Int3
+        | M::Into
+        | M::Bound => Far,
         M::Lds
         | M::Les
         | M::Lfs
@@ -461,8 +482,10 @@ fn group(m: M) -> Option<Group> {
         | M::Loadall
         | M::Syscall
         | M::Sysret
+        | M::Sysretq
         | M::Sysenter
-        | M::Sysexit => System,
+        | M::Sysexit
+        | M::Sysexitq => System,
         M::In | M::Out => Io,
         M::Clc | M::Stc | M::Cmc | M::Cld | M::Std => FlagOps,
         M::Nop
@@ -544,7 +567,7 @@ fn plain(ins: &Instruction) -> bool {
         | Group::Bmi
         | Group::Mov => true,
         Group::FlagOps | Group::Branch | Group::Misc => true,
-        Group::Stack => ins.mnemonic() != M::Popf,
+        Group::Stack => !matches!(ins.mnemonic(), M::Popf | M::Popfd | M::Popfq),
         Group::String => !matches!(
             ins.mnemonic(),
             M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd

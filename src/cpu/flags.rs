@@ -65,11 +65,11 @@ pub enum FlagOp {
     Inc,
     /// `res = a - 1`; `b` holds the CF that DEC leaves alone.
     Dec,
-    /// `res = a << b` with `b` in 1..=width.
+    /// `res = a << b` with `b` >= 1 (above the width only on the 8086).
     Shl,
-    /// `res = a >> b` (logical) with `b` in 1..=width.
+    /// `res = a >> b` (logical) with `b` >= 1.
     Shr,
-    /// `res = a >> b` (arithmetic) with `b` in 1..=width.
+    /// `res = a >> b` (arithmetic) with `b` >= 1.
     Sar,
 }
 
@@ -195,7 +195,9 @@ impl Flags {
             FlagOp::Logic | FlagOp::Sar => false,
             FlagOp::Inc => self.res == s,
             FlagOp::Dec => self.res == s - 1,
-            FlagOp::Shl => ((self.res & s != 0) as u8 ^ self.cf() as u8) != 0,
+            // Defined for a 1-bit shift (MSB(res) XOR CF, i.e. the top two bits of the operand
+            // differ); Intel hardware gives the same formula for larger counts.
+            FlagOp::Shl => (self.a ^ (self.a << 1)) & s != 0,
             FlagOp::Shr => self.a & s != 0,
         }
     }

@@ -53,12 +53,14 @@ pub struct Cpu {
     pub segs: [Segment; 8],
     /// The software TLB.
     pub tlb: Tlb,
-    /// Instructions retired since reset (virtual time is derived from it).
+    /// Instructions retired since reset, exact at every instruction boundary (a REP string
+    /// counts one per iteration); virtual time is derived from it.
     pub icount: u64,
     /// `run` returns when `icount` reaches this.
     pub(crate) stop_at: u64,
-    /// Set by a handler to end the current block after the instruction (SMC, mode changes).
-    pub(crate) end_block: bool,
+    /// The running block stops when `icount` reaches this; 0 ends it after the current
+    /// instruction (see [`Cpu::end_block`]).
+    pub(crate) block_stop: u64,
     /// Guest physical memory.
     pub mem: PhysMem,
     pub(crate) bus: BusSlot,
@@ -141,7 +143,7 @@ impl Cpu {
             tlb: Tlb::new(),
             icount: 0,
             stop_at: 0,
-            end_block: false,
+            block_stop: 0,
             mem,
             bus: BusSlot::new(),
             icache: ICache::new(),
@@ -313,7 +315,7 @@ impl Cpu {
             self.segs[i as usize].refresh(mode, i);
         }
         self.update_tlb_set();
-        self.end_block = true;
+        self.end_block();
     }
 
     /// The code size decoding uses now: 16, 32 or 64.
@@ -354,6 +356,19 @@ impl Cpu {
         self.update_tlb_set();
     }
 
+    /// Ends the running block after the current instruction: the next one must be looked
+    /// up afresh (self-modifying code, a mode or CS change, an event to check).
+    #[inline(always)]
+    pub fn end_block(&mut self) {
+        self.block_stop = 0;
+    }
+
+    /// Whether the running block was ended early (see [`Cpu::end_block`]).
+    #[inline(always)]
+    pub fn block_ended(&self) -> bool {
+        self.block_stop == 0
+    }
+
     /// Writes the RFLAGS bits in `mask` from `value` (the caller has applied the privilege
     /// rules that decide `mask`), and updates what depends on them: the mode (VM), the TLB
     /// set (AC), and the block boundary (IF, TF: interrupts and traps are checked between
@@ -371,7 +386,7 @@ impl Cpu {
             self.update_tlb_set();
         }
         if changed & (bit::IF | bit::TF | bit::VM) != 0 {
-            self.end_block = true;
+            self.end_block();
         }
     }
 

@@ -152,7 +152,7 @@ fn ud(_: &mut Cpu, _: &Op) -> R {
 fn pop_cs(cpu: &mut Cpu, _: &Op) -> R {
     let v = cpu.pop::<U16>()?;
     cpu.load_seg(sreg::CS, v as u16)?;
-    cpu.end_block = true;
+    cpu.end_block();
     Ok(())
 }
 

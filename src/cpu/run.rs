@@ -44,9 +44,8 @@ impl Cpu {
     pub fn run(&mut self, bus: &mut dyn Bus, max_instructions: u64) -> RunExit {
         self.bus.attach(bus);
         self.stop_at = self.icount.saturating_add(max_instructions);
-        if self.mem.has_dirty_code() {
-            self.sync_dirty_code();
-        }
+        // The machine may have changed device state (timers, host input) since the last run.
+        self.sync_bus();
         let exit = self.run_loop();
         self.bus.detach();
         exit
@@ -92,6 +91,11 @@ impl Cpu {
                 if let Some(exit) = self.service_events() {
                     return exit;
                 }
+                // With TF or a shadow pending and the budget spent, nothing ran: stop here
+                // rather than ask again forever.
+                if self.icount >= self.stop_at {
+                    return RunExit::Budget;
+                }
                 continue;
             }
             if self.icount >= self.stop_at {
@@ -115,7 +119,7 @@ impl Cpu {
                     break;
                 }
                 self.exec_ops(ptr, count as usize);
-                if !plain || self.end_block {
+                if !plain || self.block_ended() {
                     break;
                 }
                 // An uncached instruction (crossing a page) runs inside `find_block`: the
@@ -144,8 +148,12 @@ impl Cpu {
     fn service_events(&mut self) -> Option<RunExit> {
         if self.shadow {
             // STI / MOV SS: the next instruction runs before any interrupt is recognized.
+            // With the budget spent the shadow waits for the next call to run that instruction.
+            if self.icount >= self.stop_at && !self.halted {
+                return None;
+            }
             self.shadow = false;
-            if self.icount < self.stop_at && !self.halted {
+            if !self.halted {
                 let tf = self.flags.has(bit::TF);
                 let before = self.icount;
                 self.step_block(true);
@@ -271,31 +279,33 @@ impl Cpu {
         self.exec_ops(ptr, n);
     }
 
-    /// Executes `n` ops starting at `ops`.
+    /// Executes up to `n` (at least one) ops starting at `ops`, retiring each as it completes.
     #[inline(always)]
     fn exec_ops(&mut self, ops: *const Op, n: usize) {
-        self.end_block = false;
-        let mut i = 0;
-        while i < n {
-            // SAFETY: `ops` points at `n` ops of one block in the icache arena, which neither
-            // moves nor shrinks while a block executes (see `ICache::ops_ptr`): handlers only
-            // invalidate blocks by flag, and the arena is cleared only between blocks.
-            let op = unsafe { &*ops.add(i) };
+        self.block_stop = self.icount + n as u64;
+        let mut op = ops;
+        loop {
+            // SAFETY: `op` points at one of the `n` ops of a block in the icache arena, which
+            // neither moves nor shrinks while a block executes (see `ICache::ops_ptr`):
+            // handlers only invalidate blocks by flag, and the arena is cleared only between
+            // blocks. The loop stops after `n` ops because each retires exactly one
+            // instruction (a REP string that retires more ends the block).
+            let o = unsafe { &*op };
             let start = self.gpr[reg::RIP as usize];
-            self.gpr[reg::RIP as usize] = start.wrapping_add(op.len as u64);
-            if let Err(f) = (op.run)(self, op) {
+            self.gpr[reg::RIP as usize] = start.wrapping_add(o.len as u64);
+            if let Err(f) = (o.run)(self, o) {
                 self.gpr[reg::RIP as usize] = start;
-                self.icount += i as u64;
                 self.deliver_fault(f);
-                self.end_block = true;
+                self.end_block();
                 return;
             }
-            i += 1;
-            if self.end_block {
+            self.icount += 1;
+            if self.icount >= self.block_stop {
                 break;
             }
+            // SAFETY: as above; fewer than `n` ops have run, so the next one exists.
+            op = unsafe { op.add(1) };
         }
-        self.icount += i as u64;
         self.gpr[reg::RIP as usize] &= self.ip_mask;
     }
 

@@ -237,15 +237,25 @@ impl Cpu {
 
     /// Reads `n` bytes at `lin` as an implicit supervisor access (descriptor tables, TSS, IDT).
     pub fn read_sys(&mut self, lin: u64, n: u8) -> Result<u64, Fault> {
-        let lin = lin & self.lin_mask;
+        let lin = lin & self.sys_mask();
         self.read_lin(lin, n, Privilege::Supervisor)
     }
 
     /// Writes `n` bytes at `lin` as an implicit supervisor access (accessed bits, busy bits,
     /// the TSS on task switches).
     pub fn write_sys(&mut self, lin: u64, n: u8, v: u64) -> Result<(), Fault> {
-        let lin = lin & self.lin_mask;
+        let lin = lin & self.sys_mask();
         self.write_lin(lin, n, v, Privilege::Supervisor)
+    }
+
+    /// The linear-address mask of system-table accesses: in IA-32e mode the GDT, LDT, IDT and
+    /// TSS bases are 64-bit even while compatibility-mode code runs (SDM Vol. 3A 3.5.1).
+    fn sys_mask(&self) -> u64 {
+        if self.efer.contains(crate::cpu::Efer::LMA) {
+            u64::MAX
+        } else {
+            0xFFFF_FFFF
+        }
     }
 
     /// Drops the decoded blocks of physical page `page` because it is being written, and
@@ -254,7 +264,7 @@ impl Cpu {
         self.mem.clear_holds_code(page);
         self.icache.invalidate_page(page);
         self.tlb.gen += 1;
-        self.end_block = true;
+        self.end_block();
     }
 
     /// Invalidates code pages that memory saw written behind the CPU's back (DMA, A/D bits).
@@ -262,7 +272,7 @@ impl Cpu {
         for page in self.mem.take_dirty_code() {
             self.icache.invalidate_page(page);
             self.tlb.gen += 1;
-            self.end_block = true;
+            self.end_block();
         }
     }
 
@@ -287,7 +297,7 @@ impl Cpu {
             self.icache.flush();
         }
         if st.intersects(BusStatus::STOP | BusStatus::INTR | BusStatus::NMI | BusStatus::INIT) {
-            self.end_block = true;
+            self.end_block();
         }
         if st.contains(BusStatus::STOP) {
             self.stop_requested = true;

@@ -1,0 +1,160 @@
+//! `vx86 run`: building a machine from command-line options, loading what it boots, running
+//! it on the terminal, and turning the result into an exit status.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::host::console::{Console, Sink};
+use crate::machine::{Exit, Machine, MachineConfig};
+use crate::Error;
+
+/// What to boot and how, as `vx86 run` takes it.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// A disk image to boot (not supported by this board yet).
+    pub image: Option<PathBuf>,
+    /// A kernel to boot directly (multiboot 1/2, ELF, Linux bzImage).
+    pub kernel: Option<PathBuf>,
+    /// An initial ramdisk for Linux.
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line.
+    pub append: String,
+    /// Multiboot modules, each `FILE[,ARGS]`.
+    pub modules: Vec<String>,
+    /// Guest RAM in bytes.
+    pub memory: u64,
+    /// Where COM1 goes.
+    pub serial: Sink,
+    /// Where the 0xE9 console goes.
+    pub debugcon: Sink,
+    /// Stop after this many guest instructions.
+    pub max_instructions: Option<u64>,
+    /// Stop after this many host seconds.
+    pub timeout: Option<f64>,
+    /// Pace virtual time to the host clock.
+    pub realtime: bool,
+    /// The RTC's start time in seconds since the epoch (default: the host's clock).
+    pub rtc: Option<u64>,
+    /// Print POST codes.
+    pub trace_post: bool,
+    /// Print one line of statistics on stderr at exit.
+    pub stats: bool,
+}
+
+/// Parses a memory size as QEMU does: a number with an optional K, M, G or T suffix (binary
+/// units); a bare number means MiB.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_uppercase() {
+                'B' => 1,
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("'{s}': unknown size suffix '{c}' (use K, M, G or T)")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1 << 20),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size like 512M or 2G"))?;
+    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(|| format!("'{s}' is out of range"))
+}
+
+/// Parses an RTC start time: seconds since the epoch, or `YYYY-MM-DDTHH:MM:SS` (UTC).
+pub fn parse_rtc(s: &str) -> Result<u64, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(secs);
+    }
+    let bad = || format!("'{s}' is not seconds since 1970 or YYYY-MM-DDTHH:MM:SS");
+    let (date, time) = s.trim_end_matches('Z').split_once(['T', ' ']).ok_or_else(bad)?;
+    let d: Vec<u64> = date.split('-').map(|x| x.parse()).collect::<Result<_, _>>().map_err(|_| bad())?;
+    let t: Vec<u64> = time.split(':').map(|x| x.parse()).collect::<Result<_, _>>().map_err(|_| bad())?;
+    if d.len() != 3 || t.len() != 3 || !(1..=12).contains(&d[1]) || !(1..=31).contains(&d[2]) || t[0] > 23 || t[1] > 59 || t[2] > 60 || d[0] < 1970 {
+        return Err(bad());
+    }
+    Ok(days_from_civil(d[0], d[1], d[2]) * 86400 + t[0] * 3600 + t[1] * 60 + t[2])
+}
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date.
+fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Builds the machine, loads its guest, runs it, and returns the process exit status.
+pub fn run(opts: &RunOptions) -> Result<u8, Error> {
+    if let Some(image) = &opts.image {
+        return Err(Error::file(image, "booting disk images needs firmware that this board does not have yet; use --kernel"));
+    }
+    let rtc_start = match opts.rtc {
+        Some(t) => t,
+        None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+    };
+    let config = MachineConfig {
+        memory: opts.memory,
+        rtc_start,
+        max_instructions: opts.max_instructions,
+        realtime: opts.realtime,
+        trace_post: opts.trace_post,
+    };
+    let mut machine = Machine::new(config)?;
+    crate::machine::boot::boot_from_options(&mut machine, opts)?;
+    let mut console = Console::new(&opts.serial, &opts.debugcon)?;
+    if let Some(t) = opts.timeout {
+        console.stop_after(t);
+    }
+    let started = Instant::now();
+    let exit = machine.run(&mut console);
+    let secs = started.elapsed().as_secs_f64();
+    if opts.stats {
+        let n = machine.cpu.icount;
+        eprintln!(
+            "vx86: {n} instructions in {secs:.3} s ({:.1} MIPS), {:.6} s virtual, exit: {}",
+            n as f64 / secs.max(1e-9) / 1e6,
+            machine.now() as f64 / 1e9,
+            exit.describe()
+        );
+    }
+    match exit {
+        Exit::TripleFault | Exit::InstructionLimit => eprintln!("vx86: {}", exit.describe()),
+        Exit::Stopped if console.timed_out() => {
+            eprintln!("vx86: timeout after {:.1} s", opts.timeout.unwrap_or(0.0));
+            return Ok(3);
+        }
+        _ => {}
+    }
+    Ok(exit.status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_qemu() {
+        assert_eq!(parse_size("128"), Ok(128 << 20));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn rtc_times_parse_to_epoch_seconds() {
+        assert_eq!(parse_rtc("0"), Ok(0));
+        assert_eq!(parse_rtc("1970-01-02T00:00:00"), Ok(86400));
+        assert_eq!(parse_rtc("2000-03-01T12:34:56Z"), Ok(951_914_096));
+        assert!(parse_rtc("2000-13-01T00:00:00").is_err());
+        assert!(parse_rtc("yesterday").is_err());
+    }
+}

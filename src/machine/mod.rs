@@ -1,0 +1,225 @@
+//! The PC: one CPU, guest memory, the board's devices and the virtual clock, and the run loop
+//! that moves them forward together. Host front ends talk to it through [`Host`].
+
+pub mod board;
+pub mod clock;
+
+use crate::cpu::{Cpu, Model, RunExit};
+use crate::mem::PhysMem;
+use crate::Error;
+use board::Board;
+use clock::Clock;
+
+/// How to build a machine.
+#[derive(Clone, Debug)]
+pub struct MachineConfig {
+    /// Guest RAM in bytes.
+    pub memory: u64,
+    /// The RTC's starting time, in seconds since the Unix epoch (UTC).
+    pub rtc_start: u64,
+    /// Stop after this many guest instructions.
+    pub max_instructions: Option<u64>,
+    /// Pace virtual time to the host clock (for interactive use).
+    pub realtime: bool,
+    /// Report POST codes written to port 0x80.
+    pub trace_post: bool,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            memory: 128 << 20,
+            rtc_start: 0,
+            max_instructions: None,
+            realtime: false,
+            trace_post: false,
+        }
+    }
+}
+
+/// Why a machine stopped running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The guest wrote `v` to isa-debug-exit; the status is `(v << 1) | 1`.
+    DebugExit(u32),
+    /// The guest powered the machine off.
+    PowerOff,
+    /// The CPU halted with interrupts disabled and nothing can wake it.
+    Halted,
+    /// A triple fault shut the processor down.
+    TripleFault,
+    /// The instruction limit was reached.
+    InstructionLimit,
+    /// The host asked the machine to stop (Ctrl-C, a timeout).
+    Stopped,
+}
+
+impl Exit {
+    /// The process exit status QEMU users expect: 0 for a clean stop, `(v << 1) | 1` from
+    /// isa-debug-exit, 3 for a triple fault or a limit.
+    pub fn status(self) -> u8 {
+        match self {
+            Exit::DebugExit(s) => (s & 0xFF) as u8,
+            Exit::PowerOff | Exit::Halted | Exit::Stopped => 0,
+            Exit::TripleFault | Exit::InstructionLimit => 3,
+        }
+    }
+
+    /// A one-line description for the user.
+    pub fn describe(self) -> String {
+        match self {
+            Exit::DebugExit(s) => format!("guest exited through isa-debug-exit with status {s}"),
+            Exit::PowerOff => "guest powered off".into(),
+            Exit::Halted => "guest halted with interrupts disabled".into(),
+            Exit::TripleFault => "triple fault: the processor shut down".into(),
+            Exit::InstructionLimit => "instruction limit reached".into(),
+            Exit::Stopped => "stopped by the host".into(),
+        }
+    }
+}
+
+/// The host side of a machine: where device output goes and whether to stop.
+pub trait Host {
+    /// Bytes the guest wrote to serial port `port` (0 = COM1).
+    fn serial_out(&mut self, port: usize, bytes: &[u8]);
+    /// Bytes the guest wrote to the 0xE9 debug console.
+    fn debugcon_out(&mut self, bytes: &[u8]);
+    /// POST codes written to port 0x80 (only with `trace_post`).
+    fn post_code(&mut self, code: u8);
+    /// Input for serial port `port`, if the host has any now.
+    fn serial_in(&mut self, port: usize) -> Vec<u8>;
+    /// Whether the host wants the machine to stop (Ctrl-C).
+    fn stop_requested(&mut self) -> bool;
+}
+
+/// Instructions per run slice when no timer is due sooner: bounds how late host input and
+/// stop requests are noticed.
+const SLICE: u64 = 1 << 20;
+
+/// A PC.
+pub struct Machine {
+    /// The processor (it owns guest memory).
+    pub cpu: Cpu,
+    /// The devices.
+    pub board: Board,
+    /// Virtual time.
+    pub clock: Clock,
+    config: MachineConfig,
+}
+
+impl Machine {
+    /// Builds a machine with `config.memory` bytes of RAM and the standard board.
+    pub fn new(config: MachineConfig) -> Result<Machine, Error> {
+        let mem = PhysMem::new(config.memory).map_err(|e| {
+            Error::Host(format!(
+                "cannot map {} bytes of guest RAM: {e}",
+                config.memory
+            ))
+        })?;
+        let cpu = Cpu::new(Model::Modern, mem);
+        let board = Board::new(&config);
+        Ok(Machine {
+            cpu,
+            board,
+            clock: Clock::new(),
+            config,
+        })
+    }
+
+    /// Virtual time now (ns).
+    pub fn now(&self) -> u64 {
+        self.clock.now(self.cpu.icount)
+    }
+
+    /// Runs until the guest or the host stops the machine.
+    pub fn run(&mut self, host: &mut dyn Host) -> Exit {
+        let start = std::time::Instant::now();
+        loop {
+            if host.stop_requested() {
+                return Exit::Stopped;
+            }
+            for port in 0..board::SERIAL_PORTS {
+                let input = host.serial_in(port);
+                if !input.is_empty() {
+                    self.board.serial_input(port, &input);
+                }
+            }
+            let now = self.now();
+            self.board.tick(now, &mut self.clock);
+            let mut budget = SLICE;
+            if let Some(d) = self.clock.earliest() {
+                budget = budget.min(self.clock.instructions_until(self.cpu.icount, d));
+            }
+            if let Some(max) = self.config.max_instructions {
+                if self.cpu.icount >= max {
+                    self.flush_output(host);
+                    return Exit::InstructionLimit;
+                }
+                budget = budget.min(max - self.cpu.icount);
+            }
+            let exit = self.cpu.run(&mut self.board, budget);
+            self.flush_output(host);
+            if let Some(e) = self.board.exit_request() {
+                return e;
+            }
+            match exit {
+                RunExit::Budget | RunExit::Stopped => {}
+                RunExit::Shutdown => return Exit::TripleFault,
+                RunExit::Halted => {
+                    if !self.cpu.flags.has(crate::cpu::flags::bit::IF) && !self.cpu.nmi_pending {
+                        return Exit::Halted;
+                    }
+                    // Nothing to do until the next timer: skip virtual time to it.
+                    match self.clock.earliest() {
+                        Some(d) => {
+                            if self.config.realtime {
+                                self.pace(start, d);
+                            }
+                            let skipped = self.clock.skip_to(self.cpu.icount, d);
+                            self.cpu.tsc_offset = self.cpu.tsc_offset.wrapping_add(skipped);
+                        }
+                        None => {
+                            // No timer can wake the CPU; only host input could.
+                            if !self.config.realtime {
+                                return Exit::Halted;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                    }
+                }
+            }
+            if self.config.realtime {
+                let now = self.now();
+                self.pace(start, now);
+            }
+        }
+    }
+
+    /// Sleeps until the host clock catches up with virtual time `t` (realtime mode).
+    fn pace(&self, start: std::time::Instant, t: u64) {
+        let host_ns = start.elapsed().as_nanos() as u64;
+        if t > host_ns {
+            std::thread::sleep(std::time::Duration::from_nanos(
+                (t - host_ns).min(50_000_000),
+            ));
+        }
+    }
+
+    fn flush_output(&mut self, host: &mut dyn Host) {
+        let con = self.board.debug.take_console();
+        if !con.is_empty() {
+            host.debugcon_out(&con);
+        }
+        for code in self.board.debug.take_post() {
+            if self.config.trace_post {
+                host.post_code(code);
+            }
+        }
+        for port in 0..board::SERIAL_PORTS {
+            let out = self.board.serial_output(port);
+            if !out.is_empty() {
+                host.serial_out(port, &out);
+            }
+        }
+    }
+}
