@@ -8,7 +8,8 @@
 //!   segment register field; PUSH SP pushes the decremented SP; D8–DF (ESC) do nothing
 //!   without an 8087.
 //! - 80286: 64–67 do not exist (#UD); of the 0F page only 0F 00–0F 06 exist (#UD otherwise);
-//!   F1 is a LOCK alias; D8–DF do nothing without an 80287.
+//!   D8–DF do nothing without an 80287, and WAIT faults only when MSW.MP and MSW.TS are set.
+//! - Both: LOCK (and its alias F1) never faults, whatever instruction it precedes.
 
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction};
 
@@ -17,26 +18,43 @@ use super::exec::R;
 use super::flags::FlagOp;
 use super::op::Op;
 use super::state::{reg, sreg, Model};
-use super::{Cpu, Width, U16};
+use super::{Cpu, Cr0, Width, U16};
 use crate::sized;
 
 /// Decodes one instruction for an old model; returns the op and its length (0 if the bytes
 /// end before the instruction does).
 pub fn decode(model: Model, bytes: &[u8], bits: u32, ins: &mut Instruction) -> (DecodedOp, usize) {
+    // Prefixes: both chips know only the segment overrides, LOCK (F0, and its alias F1) and
+    // REP. LOCK has no effect on one processor, and neither chip faults on it where a 386
+    // would (the vectors run LOCK MOV reg, reg), so it is dropped before iced-x86 sees it.
     let mut buf = [0u8; 16];
-    let n = bytes.len().min(buf.len());
-    buf[..n].copy_from_slice(&bytes[..n]);
-    let buf = &mut buf[..n];
-    // Prefixes: both chips know only the segment overrides, LOCK and REP; F1 is a LOCK alias.
-    let mut p = 0;
-    while p < n {
-        match buf[p] {
-            0x26 | 0x2E | 0x36 | 0x3E | 0xF0 | 0xF2 | 0xF3 => {}
-            0xF1 => buf[p] = 0xF0,
-            _ => break,
+    let (mut n, mut p, mut dropped) = (0, 0, 0);
+    for &b in bytes.iter().take(buf.len()) {
+        if n == p {
+            match b {
+                0xF0 | 0xF1 => {
+                    dropped += 1;
+                    continue;
+                }
+                0x26 | 0x2E | 0x36 | 0x3E | 0xF2 | 0xF3 => p += 1,
+                _ => {}
+            }
         }
-        p += 1;
+        buf[n] = b;
+        n += 1;
     }
+    let buf = &mut buf[..n];
+    let (mut d, len) = decode_rest(model, buf, p, bits, ins);
+    if len == 0 {
+        return (d, 0);
+    }
+    d.op.len += dropped as u8;
+    (d, len + dropped)
+}
+
+/// Decodes the instruction in `buf` whose prefixes take the first `p` bytes.
+fn decode_rest(model: Model, buf: &mut [u8], p: usize, bits: u32, ins: &mut Instruction) -> (DecodedOp, usize) {
+    let n = buf.len();
     if p == n {
         return (iced(model, buf, bits, ins).0, 0);
     }
@@ -112,6 +130,8 @@ fn rewrite_8086(buf: &mut [u8], p: usize) -> Special {
         // FF /6 and its alias FF /7 with the SP register operand.
         0xFF if matches!(buf.get(p + 1), Some(0xF4 | 0xFC)) => return Special::Op(push_sp_8086, p + 2, Flow::Next),
         0xD8..=0xDF => return Special::Esc,
+        // WAIT: with no 8087 the TEST pin is never asserted busy.
+        0x9B => return Special::Op(nop, p + 1, Flow::Next),
         0xD0..=0xD3 if modrm_reg(buf) == Some(6) => {
             // Decode the operand as SHL (/4) would; the handler writes all ones.
             buf[p + 1] = (buf[p + 1] & !0x38) | (4 << 3);
@@ -136,6 +156,7 @@ fn rewrite_286(buf: &mut [u8], p: usize) -> Special {
             Some(_) => Special::Op(ud, p + 2, Flow::End),
         },
         0xD8..=0xDF => Special::Esc,
+        0x9B => Special::Op(wait_286, p + 1, Flow::Next),
         _ => Special::None,
     }
 }
@@ -146,6 +167,15 @@ fn nop(_: &mut Cpu, _: &Op) -> R {
 
 fn ud(_: &mut Cpu, _: &Op) -> R {
     Err(super::Fault::UD)
+}
+
+/// 80286 WAIT with no 80287: #NM when MSW.MP and MSW.TS are both set (80286 PRM), else
+/// nothing.
+fn wait_286(cpu: &mut Cpu, _: &Op) -> R {
+    if cpu.cr0.contains(Cr0::MP | Cr0::TS) {
+        return Err(super::Fault::NM);
+    }
+    Ok(())
 }
 
 /// 8086 `0F`: POP CS, a plain pop into CS (real mode: base = selector << 4).
@@ -273,6 +303,26 @@ mod tests {
         assert_eq!(decoded(Model::I8086, &[0xF1, 0x90]).1, 2, "F1 = LOCK");
         assert_eq!(decoded(Model::I8086, &[0xD8, 0x06, 0x34, 0x12]).1, 4, "ESC with disp16");
         assert_eq!(decoded(Model::I8086, &[0x26]).1, 0, "a prefix alone is incomplete");
+    }
+
+    #[test]
+    fn lock_is_ignored_even_before_a_register_move() {
+        // F0 88 D3: LOCK MOV BL, DL runs on both chips (a 386 raises #UD).
+        for model in [Model::I8086, Model::I80286] {
+            let cpu = run(model, &[0xF0, 0x88, 0xD3], |c| c.gpr[reg::RDX as usize] = 0x42);
+            assert_eq!((cpu.gpr[reg::RBX as usize], cpu.rip()), (0x42, 0x103), "{model:?}");
+            assert_eq!(decoded(model, &[0xF1, 0xF0, 0x26, 0x00, 0x07]).1, 5);
+        }
+    }
+
+    #[test]
+    fn wait_without_a_coprocessor_does_nothing() {
+        let cpu = run(Model::I80286, &[0x9B], |_| {});
+        assert_eq!(cpu.rip(), 0x101);
+        let (d, _) = decoded(Model::I80286, &[0x9B]);
+        let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
+        cpu.cr0 |= Cr0::MP | Cr0::TS;
+        assert_eq!((d.op.run)(&mut cpu, &d.op).unwrap_err(), crate::cpu::Fault::NM);
     }
 
     #[test]
