@@ -49,8 +49,16 @@ pub fn decode(model: Model, bytes: &[u8], bits: u32, ins: &mut Instruction) -> (
         return (d, 0);
     }
     d.op.len += dropped as u8;
+    if model == Model::I80286 && len + dropped > MAX_LEN_286 {
+        d.op.run = gp0;
+        d.flow = Flow::End;
+    }
     (d, len + dropped)
 }
+
+/// The longest instruction the 80286 executes; a longer one (redundant prefixes) raises
+/// #GP(0) with IP on its first byte (80286 PRM; the vectors record it for 11 bytes).
+const MAX_LEN_286: usize = 10;
 
 /// Decodes the instruction in `buf` whose prefixes take the first `p` bytes.
 fn decode_rest(model: Model, buf: &mut [u8], p: usize, bits: u32, ins: &mut Instruction) -> (DecodedOp, usize) {
@@ -84,6 +92,22 @@ fn decode_rest(model: Model, buf: &mut [u8], p: usize, bits: u32, ins: &mut Inst
             d.plain = true;
             return (d, len);
         }
+        Special::String286 => {
+            let (mut d, len) = iced(model, buf, bits, ins);
+            if len > 0 && !ins.is_invalid() {
+                if let Some(run) = string_286_handler(ins) {
+                    d.op.run = run;
+                }
+            }
+            return (d, len);
+        }
+        Special::Pop286 => {
+            let (mut d, len) = iced(model, buf, bits, ins);
+            if len > 0 && !ins.is_invalid() && ins.op0_kind() == iced_x86::OpKind::Memory {
+                d.op.run = pop_m_286;
+            }
+            return (d, len);
+        }
         Special::SetMo { cl } => {
             let (mut d, len) = iced(model, buf, bits, ins);
             if len > 0 && !ins.is_invalid() {
@@ -115,6 +139,10 @@ enum Special {
     Esc,
     /// 8086 SETMO (D0/D1 /6) or SETMOC (D2/D3 /6, only when CL is not zero).
     SetMo { cl: bool },
+    /// An 80286 word string instruction (its segment-overrun side effects differ).
+    String286,
+    /// 80286 POP r/m16 with a memory operand (SP stays popped when the store faults).
+    Pop286,
 }
 
 /// Rewrites 8086 opcodes at `buf[p]` into the 386 encodings that do the same thing.
@@ -157,12 +185,20 @@ fn rewrite_286(buf: &mut [u8], p: usize) -> Special {
         },
         0xD8..=0xDF => Special::Esc,
         0x9B => Special::Op(wait_286, p + 1, Flow::Next),
+        0x6D | 0x6F | 0xA5 | 0xA7 | 0xAB | 0xAD | 0xAF => Special::String286,
+        // BOUND, LES, LDS need a memory operand; iced-x86 would read EVEX/VEX here.
+        0x62 | 0xC4 | 0xC5 if buf.get(p + 1).is_some_and(|&m| m >= 0xC0) => Special::Op(ud, p + 2, Flow::End),
+        0x8F if buf.get(p + 1).is_some_and(|&m| m < 0xC0 && m & 0x38 == 0) => Special::Pop286,
         _ => Special::None,
     }
 }
 
 fn nop(_: &mut Cpu, _: &Op) -> R {
     Ok(())
+}
+
+fn gp0(_: &mut Cpu, _: &Op) -> R {
+    Err(super::Fault::GP0)
 }
 
 fn ud(_: &mut Cpu, _: &Op) -> R {
@@ -176,6 +212,112 @@ fn wait_286(cpu: &mut Cpu, _: &Op) -> R {
         return Err(super::Fault::NM);
     }
     Ok(())
+}
+
+/// The 80286 word string instructions, as const-generic selectors.
+mod string_kind {
+    pub const MOVS: u8 = 0;
+    pub const CMPS: u8 = 1;
+    pub const STOS: u8 = 2;
+    pub const LODS: u8 = 3;
+    pub const SCAS: u8 = 4;
+    pub const INS: u8 = 5;
+    pub const OUTS: u8 = 6;
+}
+
+/// The 80286 handler of a word string instruction (16-bit addressing, the only kind there is).
+fn string_286_handler(ins: &Instruction) -> Option<super::Handler> {
+    use super::exec::string::rep::{NONE, REPE, REPNE};
+    use iced_x86::Mnemonic as M;
+    use string_kind::*;
+    let kind = match ins.mnemonic() {
+        M::Movsw => MOVS,
+        M::Cmpsw => CMPS,
+        M::Stosw => STOS,
+        M::Lodsw => LODS,
+        M::Scasw => SCAS,
+        M::Insw => INS,
+        M::Outsw => OUTS,
+        _ => return None,
+    };
+    let compare = kind == CMPS || kind == SCAS;
+    // As the string group decodes it: F2 repeats like F3 except on the comparing strings.
+    let k = match (ins.has_rep_prefix(), ins.has_repne_prefix()) {
+        (false, false) => NONE,
+        (_, true) if compare => REPNE,
+        _ => REPE,
+    };
+    macro_rules! pick {
+        ($($kind:ident),*) => {
+            match (kind, k) {
+                $(
+                    ($kind, NONE) => string_286::<$kind, NONE> as super::Handler,
+                    ($kind, REPE) => string_286::<$kind, REPE>,
+                    ($kind, _) => string_286::<$kind, REPNE>,
+                )*
+                _ => return None,
+            }
+        };
+    }
+    Some(pick!(MOVS, CMPS, STOS, LODS, SCAS, INS, OUTS))
+}
+
+/// An 80286 word string instruction. A word at offset FFFF raises interrupt 13 (segment
+/// overrun) with IP on the instruction, as on later chips, but the 80286 has already
+/// stepped the index register of the faulting access, and of an access before it, and
+/// counted CX down (the vectors: MOVSW, STOSW, INSW count two for a faulting store, one for
+/// a faulting load; CMPSW reads ES:DI before DS:SI and counts none when ES:DI faults).
+fn string_286<const KIND: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+    use super::exec::string as s;
+    use string_kind::*;
+    let r = match KIND {
+        MOVS => s::movs::<U16, 0, K>(cpu, op),
+        CMPS => s::cmps::<U16, 0, K>(cpu, op),
+        STOS => s::stos::<U16, 0, K>(cpu, op),
+        LODS => s::lods::<U16, 0, K>(cpu, op),
+        SCAS => s::scas::<U16, 0, K>(cpu, op),
+        INS => s::ins::<U16, 0, K>(cpu, op),
+        _ => s::outs::<U16, 0, K>(cpu, op),
+    };
+    if r == Err(super::Fault::GP0) && cpu.mode == super::Mode::Real {
+        let si = cpu.gpr[reg::RSI as usize] & 0xFFFF == 0xFFFF;
+        let di = cpu.gpr[reg::RDI as usize] & 0xFFFF == 0xFFFF;
+        // (step SI, step DI, CX count) for the access that overran.
+        let (step_si, step_di, count) = match KIND {
+            MOVS if si => (true, false, 1),
+            MOVS if di => (true, true, 2),
+            CMPS if di => (false, true, 0),
+            CMPS if si => (true, true, 1),
+            STOS | INS if di => (false, true, 2),
+            SCAS if di => (false, true, 1),
+            LODS | OUTS if si => (true, false, 1),
+            _ => return r,
+        };
+        let d: u64 = if cpu.flags.has(super::flags::bit::DF) { 0xFFFE } else { 2 };
+        let bump = |cpu: &mut Cpu, r: u8, by: u64| {
+            let g = &mut cpu.gpr[r as usize];
+            *g = (*g & !0xFFFF) | (g.wrapping_add(by) & 0xFFFF);
+        };
+        if step_si {
+            bump(cpu, reg::RSI, d);
+        }
+        if step_di {
+            bump(cpu, reg::RDI, d);
+        }
+        if K != super::exec::string::rep::NONE {
+            bump(cpu, reg::RCX, (count as u64).wrapping_neg());
+        }
+    }
+    r
+}
+
+/// 80286 POP m16: the effective address is computed after SP is incremented (as on every
+/// x86), but a store that overruns the segment leaves SP incremented (the vectors: POP [SI]
+/// with SI = FFFF raises interrupt 13 with SP two higher).
+fn pop_m_286(cpu: &mut Cpu, op: &Op) -> R {
+    let v = cpu.pop::<U16>()?;
+    let off = cpu.ea(op);
+    cpu.write::<U16>(op.seg, off, v)
 }
 
 /// 8086 `0F`: POP CS, a plain pop into CS (real mode: base = selector << 4).
@@ -312,6 +454,58 @@ mod tests {
             let cpu = run(model, &[0xF0, 0x88, 0xD3], |c| c.gpr[reg::RDX as usize] = 0x42);
             assert_eq!((cpu.gpr[reg::RBX as usize], cpu.rip()), (0x42, 0x103), "{model:?}");
             assert_eq!(decoded(model, &[0xF1, 0xF0, 0x26, 0x00, 0x07]).1, 5);
+        }
+    }
+
+    #[test]
+    fn the_286_faults_on_instructions_longer_than_ten_bytes() {
+        // Five segment prefixes and ADD WORD [SI+disp16], imm16: eleven bytes.
+        let long = [0x2E, 0x36, 0x2E, 0x3E, 0x3E, 0x81, 0x84, 0xDF, 0x1D, 0x93, 0x76];
+        let (d, len) = decoded(Model::I80286, &long);
+        assert_eq!(len, 11);
+        let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
+        assert_eq!((d.op.run)(&mut cpu, &d.op).unwrap_err(), crate::cpu::Fault::GP0);
+        let (d, _) = decoded(Model::I80286, &long[1..]);
+        assert!((d.op.run)(&mut cpu, &d.op).is_ok(), "ten bytes run");
+        let (d, _) = decoded(Model::I8086, &long);
+        assert!((d.op.run)(&mut cpu, &d.op).is_ok(), "the 8086 has no limit");
+    }
+
+    #[test]
+    fn the_286_steps_the_index_of_a_word_string_overrun() {
+        // REP MOVSW with DI = FFFF: #GP, SI and DI stepped, CX counted down by two.
+        let setup = |c: &mut Cpu| {
+            c.gpr[reg::RSI as usize] = 0x10;
+            c.gpr[reg::RDI as usize] = 0xFFFF;
+            c.gpr[reg::RCX as usize] = 5;
+        };
+        let cpu = run(Model::I80286, &[0xF3, 0xA5], setup);
+        assert_eq!(cpu.last_fault, Some(crate::cpu::Fault::GP0));
+        let r = |i: u8| cpu.gpr[i as usize];
+        assert_eq!((r(reg::RSI), r(reg::RDI), r(reg::RCX)), (0x12, 0x1, 3));
+        // CMPSW with DI = FFFF: only DI steps (ES:DI is read first).
+        let cpu = run(Model::I80286, &[0xA7], setup);
+        assert_eq!((cpu.gpr[reg::RSI as usize], cpu.gpr[reg::RDI as usize]), (0x10, 0x1));
+        // A 386+ leaves the registers at the faulting iteration.
+        let cpu = run(Model::Modern, &[0xF3, 0xA5], setup);
+        assert_eq!((cpu.gpr[reg::RSI as usize], cpu.gpr[reg::RDI as usize]), (0x10, 0xFFFF));
+    }
+
+    #[test]
+    fn the_286_keeps_sp_popped_when_pop_m16_overruns() {
+        let cpu = run(Model::I80286, &[0x8F, 0x04], |c| c.gpr[reg::RSI as usize] = 0xFFFF);
+        assert_eq!(cpu.last_fault, Some(crate::cpu::Fault::GP0));
+        // Popped (+2), then FLAGS, CS, IP pushed for interrupt 13 (-6).
+        assert_eq!(cpu.gpr[reg::RSP as usize], 0x1000 + 2 - 6);
+    }
+
+    #[test]
+    fn the_286_rejects_register_forms_of_bound_les_lds() {
+        for bytes in [[0x62, 0xC6], [0xC4, 0xC0], [0xC5, 0xFD]] {
+            let (d, len) = decoded(Model::I80286, &[bytes[0], bytes[1], 0x70, 0x90, 0xBB, 0x78]);
+            let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
+            assert_eq!(len, 2);
+            assert_eq!((d.op.run)(&mut cpu, &d.op).unwrap_err(), crate::cpu::Fault::UD, "{bytes:02x?}");
         }
     }
 
