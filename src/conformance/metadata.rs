@@ -71,11 +71,17 @@ pub struct Metadata {
 }
 
 fn parse_info(v: &Value) -> Result<Info, String> {
-    let status = v.get("status").and_then(Value::as_str).ok_or("an entry has no status")?;
+    let status = v
+        .get("status")
+        .and_then(Value::as_str)
+        .ok_or("an entry has no status")?;
     let status = Status::parse(status).ok_or_else(|| format!("unknown status `{status}`"))?;
     let flags_mask = match v.get("flags-mask") {
         None => 0xFFFF,
-        Some(m) => m.as_u64().filter(|&m| m <= 0xFFFF).ok_or("flags-mask is not a 16-bit number")? as u16,
+        Some(m) => m
+            .as_u64()
+            .filter(|&m| m <= 0xFFFF)
+            .ok_or("flags-mask is not a 16-bit number")? as u16,
     };
     Ok(Info { status, flags_mask })
 }
@@ -84,15 +90,25 @@ impl Metadata {
     /// Parses the text of a `metadata.json`.
     pub fn parse(text: &str) -> Result<Metadata, String> {
         let root: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let ops = root.get("opcodes").and_then(Value::as_object).ok_or("no `opcodes` object")?;
+        let ops = root
+            .get("opcodes")
+            .and_then(Value::as_object)
+            .ok_or("no `opcodes` object")?;
         let mut opcodes = HashMap::new();
         for (key, v) in ops {
             let entry = match v.get("reg").and_then(Value::as_object) {
                 Some(regs) => {
                     // A reg the metadata does not list has no defined behaviour.
-                    let mut by = [Info { status: Status::Undefined, flags_mask: 0xFFFF }; 8];
+                    let mut by = [Info {
+                        status: Status::Undefined,
+                        flags_mask: 0xFFFF,
+                    }; 8];
                     for (r, info) in regs {
-                        let i: usize = r.parse().ok().filter(|&i| i < 8).ok_or_else(|| format!("{key}: bad reg `{r}`"))?;
+                        let i: usize = r
+                            .parse()
+                            .ok()
+                            .filter(|&i| i < 8)
+                            .ok_or_else(|| format!("{key}: bad reg `{r}`"))?;
                         by[i] = parse_info(info).map_err(|e| format!("{key}.{r}: {e}"))?;
                     }
                     Entry::ByReg(by)
@@ -162,13 +178,36 @@ mod tests {
     #[test]
     fn classifies_through_prefixes_extensions_and_reg_fields() {
         let m = Metadata::parse(SAMPLE).unwrap();
-        let normal = Info { status: Status::Normal, flags_mask: 0xFFFF };
+        let normal = Info {
+            status: Status::Normal,
+            flags_mask: 0xFFFF,
+        };
         assert_eq!(m.classify(&[0x00, 0xC0]), Some(normal));
-        assert_eq!(m.classify(&[0x26, 0xF3, 0x08, 0x07]), Some(Info { status: Status::Normal, flags_mask: 65519 }));
-        assert_eq!(m.classify(&[0x0F, 0x01, 0x28]).map(|i| i.status), Some(Status::Undefined), "0F 01 /5");
+        assert_eq!(
+            m.classify(&[0x26, 0xF3, 0x08, 0x07]),
+            Some(Info {
+                status: Status::Normal,
+                flags_mask: 65519
+            })
+        );
+        assert_eq!(
+            m.classify(&[0x0F, 0x01, 0x28]).map(|i| i.status),
+            Some(Status::Undefined),
+            "0F 01 /5"
+        );
         assert_eq!(m.classify(&[0x0F, 0x01, 0x00]), Some(normal));
-        assert_eq!(m.classify(&[0xF6, 0x08, 0x12]), Some(Info { status: Status::Alias, flags_mask: 65519 }));
-        assert_eq!(m.classify(&[0xF6, 0x38]).map(|i| i.status), Some(Status::Undefined), "unlisted reg");
+        assert_eq!(
+            m.classify(&[0xF6, 0x08, 0x12]),
+            Some(Info {
+                status: Status::Alias,
+                flags_mask: 65519
+            })
+        );
+        assert_eq!(
+            m.classify(&[0xF6, 0x38]).map(|i| i.status),
+            Some(Status::Undefined),
+            "unlisted reg"
+        );
         assert!(m.classify(&[0xD8, 0xC0]).unwrap().status.skipped());
         assert_eq!(m.classify(&[0x26]), None, "only prefixes");
         assert_eq!(m.classify(&[0x99]), None, "unknown opcode");
@@ -178,6 +217,9 @@ mod tests {
     fn rejects_malformed_metadata() {
         assert!(Metadata::parse("{}").is_err());
         assert!(Metadata::parse(r#"{"opcodes": {"00": {"status": "weird"}}}"#).is_err());
-        assert!(Metadata::parse(r#"{"opcodes": {"00": {"status": "normal", "flags-mask": 70000}}}"#).is_err());
+        assert!(Metadata::parse(
+            r#"{"opcodes": {"00": {"status": "normal", "flags-mask": 70000}}}"#
+        )
+        .is_err());
     }
 }

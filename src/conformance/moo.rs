@@ -7,7 +7,9 @@ use std::path::Path;
 use crate::Error;
 
 /// The registers a `REGS` chunk can hold, in the order of its bitmask (bit 0 = AX).
-pub const REG_NAMES: [&str; 14] = ["ax", "bx", "cx", "dx", "cs", "ss", "ds", "es", "sp", "bp", "si", "di", "ip", "flags"];
+pub const REG_NAMES: [&str; 14] = [
+    "ax", "bx", "cx", "dx", "cs", "ss", "ds", "es", "sp", "bp", "si", "di", "ip", "flags",
+];
 
 /// Indices into [`State::regs`], in the order of [`REG_NAMES`].
 pub mod r {
@@ -160,7 +162,10 @@ fn parse_state(payload: &[u8]) -> Result<State, String> {
 
 fn parse_test(payload: &[u8]) -> Result<Test, String> {
     let mut c = Cursor::new(payload);
-    let mut t = Test { index: c.u32()?, ..Test::default() };
+    let mut t = Test {
+        index: c.u32()?,
+        ..Test::default()
+    };
     while !c.done() {
         let (id, p) = c.chunk()?;
         let mut pc = Cursor::new(p);
@@ -169,7 +174,12 @@ fn parse_test(payload: &[u8]) -> Result<Test, String> {
             b"BYTS" => t.bytes = pc.counted()?.to_vec(),
             b"INIT" => t.init = parse_state(p)?,
             b"FINA" => t.fina = parse_state(p)?,
-            b"EXCP" => t.exception = Some(Exception { vector: pc.u8()?, flags_addr: pc.u32()? }),
+            b"EXCP" => {
+                t.exception = Some(Exception {
+                    vector: pc.u8()?,
+                    flags_addr: pc.u32()?,
+                })
+            }
             b"HASH" => {
                 let mut h = [0u8; 20];
                 h.copy_from_slice(pc.take(20)?);
@@ -192,7 +202,10 @@ pub fn parse(data: &[u8]) -> Result<MooFile, String> {
     let version = h.u8()?;
     h.take(3)?;
     let count = h.u32()?;
-    let cpu = h.take(4).map(|b| [b[0], b[1], b[2], b[3]]).unwrap_or(*b"    ");
+    let cpu = h
+        .take(4)
+        .map(|b| [b[0], b[1], b[2], b[3]])
+        .unwrap_or(*b"    ");
     let mut tests = Vec::with_capacity(count as usize);
     while !c.done() {
         let (id, p) = c.chunk()?;
@@ -201,9 +214,16 @@ pub fn parse(data: &[u8]) -> Result<MooFile, String> {
         }
     }
     if tests.len() != count as usize {
-        return Err(format!("header promises {count} tests, file holds {}", tests.len()));
+        return Err(format!(
+            "header promises {count} tests, file holds {}",
+            tests.len()
+        ));
     }
-    Ok(MooFile { version, cpu, tests })
+    Ok(MooFile {
+        version,
+        cpu,
+        tests,
+    })
 }
 
 /// Reads and parses a MOO file, gzip-compressed when its name ends in `.gz`.
@@ -211,7 +231,9 @@ pub fn load(path: &Path) -> Result<MooFile, Error> {
     let raw = std::fs::read(path).map_err(|e| Error::file(path, e.to_string()))?;
     let data = if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::with_capacity(raw.len() * 8);
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| Error::file(path, format!("gzip: {e}")))?;
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| Error::file(path, format!("gzip: {e}")))?;
         out
     } else {
         raw
@@ -239,7 +261,10 @@ mod tests {
     /// The README's example test (80286 `00.MOO.gz`, test 0), built by hand.
     fn example() -> Vec<u8> {
         let mut regs = 0x3FFFu16.to_le_bytes().to_vec();
-        for v in [715u16, 26659, 49548, 64181, 65535, 41175, 65535, 43996, 39769, 65535, 35262, 34633, 38072, 6291] {
+        for v in [
+            715u16, 26659, 49548, 64181, 65535, 41175, 65535, 43996, 39769, 65535, 35262, 34633,
+            38072, 6291,
+        ] {
             regs.extend_from_slice(&v.to_le_bytes());
         }
         let mut ram = 2u32.to_le_bytes().to_vec();
@@ -247,7 +272,12 @@ mod tests {
             ram.extend_from_slice(&a.to_le_bytes());
             ram.push(v);
         }
-        let init = [chunk(b"REGS", &regs), chunk(b"RAM ", &ram), chunk(b"QUEU", &[0; 4])].concat();
+        let init = [
+            chunk(b"REGS", &regs),
+            chunk(b"RAM ", &ram),
+            chunk(b"QUEU", &[0; 4]),
+        ]
+        .concat();
         let mut fregs = ((1u16 << 12) | (1 << 13)).to_le_bytes().to_vec();
         fregs.extend_from_slice(&38076u16.to_le_bytes());
         fregs.extend_from_slice(&19u16.to_le_bytes());
@@ -272,7 +302,12 @@ mod tests {
         let mut header = vec![1, 0, 0, 0];
         header.extend_from_slice(&1u32.to_le_bytes());
         header.extend_from_slice(b"C286");
-        [chunk(b"MOO ", &header), chunk(b"META", &[0; 31]), chunk(b"TEST", &test)].concat()
+        [
+            chunk(b"MOO ", &header),
+            chunk(b"META", &[0; 31]),
+            chunk(b"TEST", &test),
+        ]
+        .concat()
     }
 
     #[test]
@@ -285,18 +320,30 @@ mod tests {
         assert_eq!(t.init.regs[r::AX], Some(715));
         assert_eq!(t.init.regs[r::FLAGS], Some(6291));
         assert_eq!(t.init.ram, [(1086632, 0), (1075233, 222)]);
-        assert_eq!(t.fina.regs[r::AX], None, "FINA holds only the registers that changed");
+        assert_eq!(
+            t.fina.regs[r::AX],
+            None,
+            "FINA holds only the registers that changed"
+        );
         assert_eq!(t.fina.regs[r::IP], Some(38076));
         assert_eq!(t.fina.regs[r::FLAGS], Some(19));
         assert_eq!(t.fina.ram, [(1075233, 1)]);
-        assert_eq!(t.exception, Some(Exception { vector: 6, flags_addr: 0x1234 }));
+        assert_eq!(
+            t.exception,
+            Some(Exception {
+                vector: 6,
+                flags_addr: 0x1234
+            })
+        );
         assert_eq!(t.hash, Some([0xAB; 20]));
     }
 
     #[test]
     fn truncation_and_count_mismatch_are_errors() {
         let full = example();
-        assert!(parse(&full[..full.len() - 3]).unwrap_err().contains("truncated"));
+        assert!(parse(&full[..full.len() - 3])
+            .unwrap_err()
+            .contains("truncated"));
         let mut wrong = full.clone();
         wrong[12] = 2; // header test count
         assert!(parse(&wrong).unwrap_err().contains("promises 2"));

@@ -102,16 +102,34 @@ pub struct Options {
 
 /// Runs every MOO.gz file in `dir` and prints the pass rates; returns the exit status.
 pub fn main(dir: &Path, model: Model, filter: Option<&str>) -> Result<u8, Error> {
-    let keep = std::env::var("VX86_SST_VERBOSE").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let opts = Options { model, filter: filter.map(str::to_owned), keep_failures: keep, threads: 0 };
+    let keep = std::env::var("VX86_SST_VERBOSE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let opts = Options {
+        model,
+        filter: filter.map(str::to_owned),
+        keep_failures: keep,
+        threads: 0,
+    };
     let report = run(dir, &opts)?;
     for f in &report.files {
         let total = f.passed + f.failed;
-        let skipped = if f.skipped > 0 { format!("  ({} skipped)", f.skipped) } else { String::new() };
+        let skipped = if f.skipped > 0 {
+            format!("  ({} skipped)", f.skipped)
+        } else {
+            String::new()
+        };
         if total == 0 {
             println!("{:<12}  skip  0/0{skipped}", f.name);
         } else {
-            println!("{:<12} {:>5.1}  {}/{}{skipped}", f.name, f.percent(), f.passed, total);
+            println!(
+                "{:<12} {:>5.1}  {}/{}{skipped}",
+                f.name,
+                f.percent(),
+                f.passed,
+                total
+            );
         }
         for msg in &f.failures {
             eprintln!("{}: {msg}", f.name);
@@ -119,7 +137,11 @@ pub fn main(dir: &Path, model: Model, filter: Option<&str>) -> Result<u8, Error>
     }
     println!("{} skipped", report.skipped());
     println!("{} passed, {} failed", report.passed(), report.failed());
-    Ok(if report.percent() >= REQUIRED_PERCENT { 0 } else { 1 })
+    Ok(if report.percent() >= REQUIRED_PERCENT {
+        0
+    } else {
+        1
+    })
 }
 
 /// The `*.MOO.gz` / `*.MOO` files of `dir` that pass the filter, in file-name order.
@@ -129,19 +151,27 @@ fn list_files(dir: &Path, filter: Option<&str>) -> Result<Vec<PathBuf>, Error> {
     let mut files = Vec::new();
     for e in entries {
         let path = e.map_err(|e| Error::file(dir, e.to_string()))?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         let upper = name.to_ascii_uppercase();
         if !(upper.ends_with(".MOO.GZ") || upper.ends_with(".MOO")) {
             continue;
         }
-        if filter.as_ref().is_some_and(|f| !upper.starts_with(f.as_str())) {
+        if filter
+            .as_ref()
+            .is_some_and(|f| !upper.starts_with(f.as_str()))
+        {
             continue;
         }
         files.push(path);
     }
     files.sort();
     if files.is_empty() {
-        return Err(Error::file(dir, "no *.MOO.gz files here (or none match the filter)"));
+        return Err(Error::file(
+            dir,
+            "no *.MOO.gz files here (or none match the filter)",
+        ));
     }
     Ok(files)
 }
@@ -149,9 +179,15 @@ fn list_files(dir: &Path, filter: Option<&str>) -> Result<Vec<PathBuf>, Error> {
 /// The SHA-1 hashes of `revocation_list.txt`, if the folder has one.
 fn load_revoked(dir: &Path) -> Result<HashSet<[u8; 20]>, Error> {
     let path = dir.join("revocation_list.txt");
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(HashSet::new()) };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(HashSet::new());
+    };
     let mut set = HashSet::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let bad = || Error::file(&path, format!("not a SHA-1 hash: `{line}`"));
         if line.len() != 40 {
             return Err(bad());
@@ -176,7 +212,8 @@ pub fn run(dir: &Path, opts: &Options) -> Result<Report, Error> {
     }
     .min(files.len());
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<FileResult, Error>>>> = Mutex::new((0..files.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<FileResult, Error>>>> =
+        Mutex::new((0..files.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -207,14 +244,28 @@ fn model_for(id: &[u8; 4], requested: Model) -> Model {
 }
 
 /// Runs one file.
-pub fn run_file(path: &Path, opts: &Options, meta: &Metadata, revoked: &HashSet<[u8; 20]>) -> Result<FileResult, Error> {
+pub fn run_file(
+    path: &Path,
+    opts: &Options,
+    meta: &Metadata,
+    revoked: &HashSet<[u8; 20]>,
+) -> Result<FileResult, Error> {
     let file = moo::load(path)?;
     let model = model_for(&file.cpu, opts.model);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut result = FileResult { name, ..FileResult::default() };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut result = FileResult {
+        name,
+        ..FileResult::default()
+    };
     let mut h = Harness::new(model).map_err(|e| Error::Host(format!("guest memory: {e}")))?;
     for (i, t) in file.tests.iter().enumerate() {
-        let info = meta.classify(&t.bytes).unwrap_or(Info { status: Status::Normal, flags_mask: 0xFFFF });
+        let info = meta.classify(&t.bytes).unwrap_or(Info {
+            status: Status::Normal,
+            flags_mask: 0xFFFF,
+        });
         if info.status.skipped() || t.hash.is_some_and(|hash| revoked.contains(&hash)) {
             result.skipped += 1;
             continue;
@@ -225,7 +276,11 @@ pub fn run_file(path: &Path, opts: &Options, meta: &Metadata, revoked: &HashSet<
                 result.failed += 1;
                 if result.failures.len() < opts.keep_failures {
                     let bytes: Vec<String> = t.bytes.iter().map(|b| format!("{b:02x}")).collect();
-                    result.failures.push(format!("test {i} `{}` [{}]: {diff}", t.name, bytes.join(" ")));
+                    result.failures.push(format!(
+                        "test {i} `{}` [{}]: {diff}",
+                        t.name,
+                        bytes.join(" ")
+                    ));
                 }
             }
         }
@@ -267,13 +322,32 @@ impl Harness {
         cpu.nmi_pending = false;
         cpu.intr = false;
         let v = |i: usize| st.regs[i].unwrap_or(0) as u64;
-        for (i, g) in [(r::AX, reg::RAX), (r::BX, reg::RBX), (r::CX, reg::RCX), (r::DX, reg::RDX), (r::SP, reg::RSP), (r::BP, reg::RBP), (r::SI, reg::RSI), (r::DI, reg::RDI)] {
+        for (i, g) in [
+            (r::AX, reg::RAX),
+            (r::BX, reg::RBX),
+            (r::CX, reg::RCX),
+            (r::DX, reg::RDX),
+            (r::SP, reg::RSP),
+            (r::BP, reg::RBP),
+            (r::SI, reg::RSI),
+            (r::DI, reg::RDI),
+        ] {
             cpu.gpr[g as usize] = v(i);
         }
-        for (i, s) in [(r::ES, sreg::ES), (r::CS, sreg::CS), (r::SS, sreg::SS), (r::DS, sreg::DS)] {
+        for (i, s) in [
+            (r::ES, sreg::ES),
+            (r::CS, sreg::CS),
+            (r::SS, sreg::SS),
+            (r::DS, sreg::DS),
+        ] {
             let sel = v(i) as u16;
             cpu.segs[s as usize] = if s == sreg::CS {
-                Segment::from_cache(sel, (sel as u64) << 4, 0xFFFF, crate::cpu::segment::attr::CODE_RX)
+                Segment::from_cache(
+                    sel,
+                    (sel as u64) << 4,
+                    0xFFFF,
+                    crate::cpu::segment::attr::CODE_RX,
+                )
             } else {
                 Segment::real(sel)
             };
@@ -307,7 +381,11 @@ impl Harness {
             if is_rep_string(&t.bytes) {
                 let start = (t.init.regs[r::CS], t.init.regs[r::IP]);
                 let mut n = 0;
-                while n < 0x20000 && !cpu.halted && !cpu.shutdown && (Some(cpu.seg(sreg::CS).selector), Some(cpu.rip() as u16)) == start {
+                while n < 0x20000
+                    && !cpu.halted
+                    && !cpu.shutdown
+                    && (Some(cpu.seg(sreg::CS).selector), Some(cpu.rip() as u16)) == start
+                {
                     cpu.run(&mut self.bus, 1);
                     n += 1;
                 }
@@ -468,13 +546,26 @@ mod tests {
     use super::*;
 
     fn test(bytes: &[u8], init: [u16; 14], ram: Vec<(u32, u8)>) -> Test {
-        Test { bytes: bytes.to_vec(), init: State { regs: init.map(Some), ram }, ..Test::default() }
+        Test {
+            bytes: bytes.to_vec(),
+            init: State {
+                regs: init.map(Some),
+                ram,
+            },
+            ..Test::default()
+        }
     }
 
     #[test]
     fn an_8086_add_passes_and_a_wrong_expectation_fails() {
         // add cl, ah at 1000:0010 with AH = 0x12, CL = 0x34.
-        let mut t = test(&[0x00, 0xE1], [0x1200, 0, 0x34, 0, 0x1000, 0, 0, 0, 0x100, 0, 0, 0, 0x10, 0xF002], vec![(0x10010, 0x00), (0x10011, 0xE1)]);
+        let mut t = test(
+            &[0x00, 0xE1],
+            [
+                0x1200, 0, 0x34, 0, 0x1000, 0, 0, 0, 0x100, 0, 0, 0, 0x10, 0xF002,
+            ],
+            vec![(0x10010, 0x00), (0x10011, 0xE1)],
+        );
         t.fina.regs[r::CX] = Some(0x46);
         t.fina.regs[r::IP] = Some(0x12);
         t.fina.regs[r::FLAGS] = Some(0xF002);
@@ -488,7 +579,13 @@ mod tests {
     #[test]
     fn the_8086_wraps_at_one_mebibyte() {
         // mov [0x0010], al with DS = 0xFFFF: the byte lands at 0x00000 on an 8086.
-        let mut t = test(&[0xA2, 0x10, 0x00], [0x55, 0, 0, 0, 0, 0, 0xFFFF, 0, 0x100, 0, 0, 0, 0x500, 0xF002], vec![(0x500, 0xA2), (0x501, 0x10), (0x502, 0)]);
+        let mut t = test(
+            &[0xA2, 0x10, 0x00],
+            [
+                0x55, 0, 0, 0, 0, 0, 0xFFFF, 0, 0x100, 0, 0, 0, 0x500, 0xF002,
+            ],
+            vec![(0x500, 0xA2), (0x501, 0x10), (0x502, 0)],
+        );
         t.fina.regs[r::IP] = Some(0x503);
         t.fina.ram = vec![(0, 0x55)];
         let mut h = Harness::new(Model::I8086).unwrap();
@@ -507,9 +604,16 @@ mod tests {
     fn revocation_hashes_parse() {
         let dir = std::env::temp_dir().join(format!("vx86-sst-revoked-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("revocation_list.txt"), "# comment\n\n0123456789abcdef0123456789abcdef01234567\n").unwrap();
+        std::fs::write(
+            dir.join("revocation_list.txt"),
+            "# comment\n\n0123456789abcdef0123456789abcdef01234567\n",
+        )
+        .unwrap();
         let set = load_revoked(&dir).unwrap();
-        assert!(set.contains(&[0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0x01, 0x23, 0x45, 0x67]));
+        assert!(set.contains(&[
+            0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB,
+            0xCD, 0xEF, 0x01, 0x23, 0x45, 0x67
+        ]));
         std::fs::write(dir.join("revocation_list.txt"), "xyz\n").unwrap();
         assert!(load_revoked(&dir).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

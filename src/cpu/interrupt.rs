@@ -655,7 +655,9 @@ mod tests {
         cpu.segs[sreg::SS as usize] = Segment::real(0);
         cpu.update_mode();
         cpu.gpr[crate::cpu::reg::RSP as usize] = 0x8000;
-        cpu.mem.write_bytes(6 * 4, &[0x00, 0x01, 0x00, 0x00]).unwrap();
+        cpu.mem
+            .write_bytes(6 * 4, &[0x00, 0x01, 0x00, 0x00])
+            .unwrap();
         cpu.mem.write_bytes(0x100, &[0x0F, 0x0B]).unwrap();
         cpu.set_rip(0x100);
         assert_eq!(cpu.run(&mut OpenBus, 10), RunExit::Budget);

@@ -61,7 +61,13 @@ pub fn decode(model: Model, bytes: &[u8], bits: u32, ins: &mut Instruction) -> (
 const MAX_LEN_286: usize = 10;
 
 /// Decodes the instruction in `buf` whose prefixes take the first `p` bytes.
-fn decode_rest(model: Model, buf: &mut [u8], p: usize, bits: u32, ins: &mut Instruction) -> (DecodedOp, usize) {
+fn decode_rest(
+    model: Model,
+    buf: &mut [u8],
+    p: usize,
+    bits: u32,
+    ins: &mut Instruction,
+) -> (DecodedOp, usize) {
     let n = buf.len();
     if p == n {
         return (iced(model, buf, bits, ins).0, 0);
@@ -80,7 +86,15 @@ fn decode_rest(model: Model, buf: &mut [u8], p: usize, bits: u32, ins: &mut Inst
             op.run = run;
             *ins = Instruction::default();
             let plain = flow == Flow::Next;
-            return (DecodedOp { op, flow, unimplemented: false, plain }, len);
+            return (
+                DecodedOp {
+                    op,
+                    flow,
+                    unimplemented: false,
+                    plain,
+                },
+                len,
+            );
         }
         Special::Esc => {
             // Without a coprocessor an ESC only computes its address: a NOP of its length.
@@ -125,7 +139,11 @@ fn decode_rest(model: Model, buf: &mut [u8], p: usize, bits: u32, ins: &mut Inst
 fn iced(model: Model, bytes: &[u8], bits: u32, ins: &mut Instruction) -> (DecodedOp, usize) {
     let mut d = Decoder::with_ip(bits, bytes, 0, DecoderOptions::NONE);
     d.decode_out(ins);
-    let len = if ins.is_invalid() && d.last_error() == DecoderError::NoMoreBytes { 0 } else { ins.len() };
+    let len = if ins.is_invalid() && d.last_error() == DecoderError::NoMoreBytes {
+        0
+    } else {
+        ins.len()
+    };
     (translate(ins, bits, model), len)
 }
 
@@ -156,7 +174,9 @@ fn rewrite_8086(buf: &mut [u8], p: usize) -> Special {
         0x0F => return Special::Op(pop_cs, p + 1, Flow::End),
         0x54 => return Special::Op(push_sp_8086, p + 1, Flow::Next),
         // FF /6 and its alias FF /7 with the SP register operand.
-        0xFF if matches!(buf.get(p + 1), Some(0xF4 | 0xFC)) => return Special::Op(push_sp_8086, p + 2, Flow::Next),
+        0xFF if matches!(buf.get(p + 1), Some(0xF4 | 0xFC)) => {
+            return Special::Op(push_sp_8086, p + 2, Flow::Next)
+        }
         0xD8..=0xDF => return Special::Esc,
         // WAIT: with no 8087 the TEST pin is never asserted busy.
         0x9B => return Special::Op(nop, p + 1, Flow::Next),
@@ -187,7 +207,9 @@ fn rewrite_286(buf: &mut [u8], p: usize) -> Special {
         0x9B => Special::Op(wait_286, p + 1, Flow::Next),
         0x6D | 0x6F | 0xA5 | 0xA7 | 0xAB | 0xAD | 0xAF => Special::String286,
         // BOUND, LES, LDS need a memory operand; iced-x86 would read EVEX/VEX here.
-        0x62 | 0xC4 | 0xC5 if buf.get(p + 1).is_some_and(|&m| m >= 0xC0) => Special::Op(ud, p + 2, Flow::End),
+        0x62 | 0xC4 | 0xC5 if buf.get(p + 1).is_some_and(|&m| m >= 0xC0) => {
+            Special::Op(ud, p + 2, Flow::End)
+        }
         0x8F if buf.get(p + 1).is_some_and(|&m| m < 0xC0 && m & 0x38 == 0) => Special::Pop286,
         _ => Special::None,
     }
@@ -293,7 +315,11 @@ fn string_286<const KIND: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
             LODS | OUTS if si => (true, false, 1),
             _ => return r,
         };
-        let d: u64 = if cpu.flags.has(super::flags::bit::DF) { 0xFFFE } else { 2 };
+        let d: u64 = if cpu.flags.has(super::flags::bit::DF) {
+            0xFFFE
+        } else {
+            2
+        };
         let bump = |cpu: &mut Cpu, r: u8, by: u64| {
             let g = &mut cpu.gpr[r as usize];
             *g = (*g & !0xFFFF) | (g.wrapping_add(by) & 0xFFFF);
@@ -341,10 +367,18 @@ fn setmo_op(d: &Decoded, cl: bool) -> Op {
     let size = d.op_size(0);
     if d.is_reg(0) {
         op.r = d.reg(0);
-        op.run = if cl { sized!(size, setmo_r, true) } else { sized!(size, setmo_r, false) };
+        op.run = if cl {
+            sized!(size, setmo_r, true)
+        } else {
+            sized!(size, setmo_r, false)
+        };
     } else {
         d.mem(&mut op);
-        op.run = if cl { sized!(size, setmo_m, true) } else { sized!(size, setmo_m, false) };
+        op.run = if cl {
+            sized!(size, setmo_m, true)
+        } else {
+            sized!(size, setmo_m, false)
+        };
     }
     op
 }
@@ -388,7 +422,8 @@ mod tests {
         for s in [sreg::ES, sreg::SS, sreg::DS] {
             cpu.segs[s as usize] = Segment::real(0);
         }
-        cpu.segs[sreg::CS as usize] = Segment::from_cache(0, 0, 0xFFFF, crate::cpu::segment::attr::CODE_RX);
+        cpu.segs[sreg::CS as usize] =
+            Segment::from_cache(0, 0, 0xFFFF, crate::cpu::segment::attr::CODE_RX);
         cpu.update_mode();
         cpu.set_rip(0x100);
         cpu.gpr[reg::RSP as usize] = 0x1000;
@@ -412,7 +447,9 @@ mod tests {
 
     #[test]
     fn the_8086_pops_cs_with_0f() {
-        let cpu = run(Model::I8086, &[0x0F], |c| c.mem.write_bytes(0x1000, &[0x34, 0x12]).unwrap());
+        let cpu = run(Model::I8086, &[0x0F], |c| {
+            c.mem.write_bytes(0x1000, &[0x34, 0x12]).unwrap()
+        });
         assert_eq!(cpu.seg(sreg::CS).selector, 0x1234);
         assert_eq!(cpu.seg(sreg::CS).base, 0x12340);
         assert_eq!((cpu.rip(), cpu.gpr[reg::RSP as usize]), (0x101, 0x1002));
@@ -434,25 +471,45 @@ mod tests {
         // D1 F0: SETMO AX. D2 F3 with CL = 0: SETMOC BL does nothing.
         let cpu = run(Model::I8086, &[0xD1, 0xF0], |_| {});
         assert_eq!(cpu.gpr[reg::RAX as usize] & 0xFFFF, 0xFFFF);
-        let cpu = run(Model::I8086, &[0xD2, 0xF3], |c| c.gpr[reg::RBX as usize] = 0x12);
+        let cpu = run(Model::I8086, &[0xD2, 0xF3], |c| {
+            c.gpr[reg::RBX as usize] = 0x12
+        });
         assert_eq!(cpu.gpr[reg::RBX as usize], 0x12);
     }
 
     #[test]
     fn the_8086_aliases_ret_and_lock() {
-        assert_eq!(decoded(Model::I8086, &[0xC0, 0x04, 0x00]).1, 3, "C0 = RETN imm16");
+        assert_eq!(
+            decoded(Model::I8086, &[0xC0, 0x04, 0x00]).1,
+            3,
+            "C0 = RETN imm16"
+        );
         assert_eq!(decoded(Model::I8086, &[0xC9]).1, 1, "C9 = RETF");
         assert_eq!(decoded(Model::I8086, &[0xF1, 0x90]).1, 2, "F1 = LOCK");
-        assert_eq!(decoded(Model::I8086, &[0xD8, 0x06, 0x34, 0x12]).1, 4, "ESC with disp16");
-        assert_eq!(decoded(Model::I8086, &[0x26]).1, 0, "a prefix alone is incomplete");
+        assert_eq!(
+            decoded(Model::I8086, &[0xD8, 0x06, 0x34, 0x12]).1,
+            4,
+            "ESC with disp16"
+        );
+        assert_eq!(
+            decoded(Model::I8086, &[0x26]).1,
+            0,
+            "a prefix alone is incomplete"
+        );
     }
 
     #[test]
     fn lock_is_ignored_even_before_a_register_move() {
         // F0 88 D3: LOCK MOV BL, DL runs on both chips (a 386 raises #UD).
         for model in [Model::I8086, Model::I80286] {
-            let cpu = run(model, &[0xF0, 0x88, 0xD3], |c| c.gpr[reg::RDX as usize] = 0x42);
-            assert_eq!((cpu.gpr[reg::RBX as usize], cpu.rip()), (0x42, 0x103), "{model:?}");
+            let cpu = run(model, &[0xF0, 0x88, 0xD3], |c| {
+                c.gpr[reg::RDX as usize] = 0x42
+            });
+            assert_eq!(
+                (cpu.gpr[reg::RBX as usize], cpu.rip()),
+                (0x42, 0x103),
+                "{model:?}"
+            );
             assert_eq!(decoded(model, &[0xF1, 0xF0, 0x26, 0x00, 0x07]).1, 5);
         }
     }
@@ -460,11 +517,16 @@ mod tests {
     #[test]
     fn the_286_faults_on_instructions_longer_than_ten_bytes() {
         // Five segment prefixes and ADD WORD [SI+disp16], imm16: eleven bytes.
-        let long = [0x2E, 0x36, 0x2E, 0x3E, 0x3E, 0x81, 0x84, 0xDF, 0x1D, 0x93, 0x76];
+        let long = [
+            0x2E, 0x36, 0x2E, 0x3E, 0x3E, 0x81, 0x84, 0xDF, 0x1D, 0x93, 0x76,
+        ];
         let (d, len) = decoded(Model::I80286, &long);
         assert_eq!(len, 11);
         let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
-        assert_eq!((d.op.run)(&mut cpu, &d.op).unwrap_err(), crate::cpu::Fault::GP0);
+        assert_eq!(
+            (d.op.run)(&mut cpu, &d.op).unwrap_err(),
+            crate::cpu::Fault::GP0
+        );
         let (d, _) = decoded(Model::I80286, &long[1..]);
         assert!((d.op.run)(&mut cpu, &d.op).is_ok(), "ten bytes run");
         let (d, _) = decoded(Model::I8086, &long);
@@ -485,15 +547,23 @@ mod tests {
         assert_eq!((r(reg::RSI), r(reg::RDI), r(reg::RCX)), (0x12, 0x1, 3));
         // CMPSW with DI = FFFF: only DI steps (ES:DI is read first).
         let cpu = run(Model::I80286, &[0xA7], setup);
-        assert_eq!((cpu.gpr[reg::RSI as usize], cpu.gpr[reg::RDI as usize]), (0x10, 0x1));
+        assert_eq!(
+            (cpu.gpr[reg::RSI as usize], cpu.gpr[reg::RDI as usize]),
+            (0x10, 0x1)
+        );
         // A 386+ leaves the registers at the faulting iteration.
         let cpu = run(Model::Modern, &[0xF3, 0xA5], setup);
-        assert_eq!((cpu.gpr[reg::RSI as usize], cpu.gpr[reg::RDI as usize]), (0x10, 0xFFFF));
+        assert_eq!(
+            (cpu.gpr[reg::RSI as usize], cpu.gpr[reg::RDI as usize]),
+            (0x10, 0xFFFF)
+        );
     }
 
     #[test]
     fn the_286_keeps_sp_popped_when_pop_m16_overruns() {
-        let cpu = run(Model::I80286, &[0x8F, 0x04], |c| c.gpr[reg::RSI as usize] = 0xFFFF);
+        let cpu = run(Model::I80286, &[0x8F, 0x04], |c| {
+            c.gpr[reg::RSI as usize] = 0xFFFF
+        });
         assert_eq!(cpu.last_fault, Some(crate::cpu::Fault::GP0));
         // Popped (+2), then FLAGS, CS, IP pushed for interrupt 13 (-6).
         assert_eq!(cpu.gpr[reg::RSP as usize], 0x1000 + 2 - 6);
@@ -505,7 +575,11 @@ mod tests {
             let (d, len) = decoded(Model::I80286, &[bytes[0], bytes[1], 0x70, 0x90, 0xBB, 0x78]);
             let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
             assert_eq!(len, 2);
-            assert_eq!((d.op.run)(&mut cpu, &d.op).unwrap_err(), crate::cpu::Fault::UD, "{bytes:02x?}");
+            assert_eq!(
+                (d.op.run)(&mut cpu, &d.op).unwrap_err(),
+                crate::cpu::Fault::UD,
+                "{bytes:02x?}"
+            );
         }
     }
 
@@ -516,15 +590,28 @@ mod tests {
         let (d, _) = decoded(Model::I80286, &[0x9B]);
         let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
         cpu.cr0 |= Cr0::MP | Cr0::TS;
-        assert_eq!((d.op.run)(&mut cpu, &d.op).unwrap_err(), crate::cpu::Fault::NM);
+        assert_eq!(
+            (d.op.run)(&mut cpu, &d.op).unwrap_err(),
+            crate::cpu::Fault::NM
+        );
     }
 
     #[test]
     fn the_286_has_no_386_prefixes_or_0f_opcodes() {
-        for bytes in [&[0x66, 0x90][..], &[0x67, 0x90], &[0x64, 0x90], &[0x0F, 0xB6, 0xC0], &[0x0F, 0x80, 0, 0]] {
+        for bytes in [
+            &[0x66, 0x90][..],
+            &[0x67, 0x90],
+            &[0x64, 0x90],
+            &[0x0F, 0xB6, 0xC0],
+            &[0x0F, 0x80, 0, 0],
+        ] {
             let (d, _) = decoded(Model::I80286, bytes);
             let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
-            assert_eq!((d.op.run)(&mut cpu, &d.op).unwrap_err(), crate::cpu::Fault::UD, "{bytes:02x?}");
+            assert_eq!(
+                (d.op.run)(&mut cpu, &d.op).unwrap_err(),
+                crate::cpu::Fault::UD,
+                "{bytes:02x?}"
+            );
         }
     }
 }

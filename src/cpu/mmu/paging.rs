@@ -456,7 +456,9 @@ mod tests {
         // An 8086 has 20 address lines: FFFF:0010 is physical 0 (the vectors record it).
         let mut c = Cpu::new(Model::I8086, PhysMem::new(1 << 20).unwrap());
         c.mem.set_addr_mask(0xF_FFFF);
-        let t = c.translate(0x10_0010, Access::Write, Privilege::Supervisor).unwrap();
+        let t = c
+            .translate(0x10_0010, Access::Write, Privilege::Supervisor)
+            .unwrap();
         assert_eq!(t.phys, 0);
     }
 
