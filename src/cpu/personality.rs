@@ -115,6 +115,14 @@ fn decode_rest(
             }
             return (d, len);
         }
+        Special::Invalid => {
+            let (mut d, len) = iced(model, buf, bits, ins);
+            d.op = Op::new(d.op.len);
+            d.op.run = ud;
+            d.flow = Flow::End;
+            d.unimplemented = false;
+            return (d, len);
+        }
         Special::Pop286 => {
             let (mut d, len) = iced(model, buf, bits, ins);
             if len > 0 && !ins.is_invalid() && ins.op0_kind() == iced_x86::OpKind::Memory {
@@ -161,6 +169,8 @@ enum Special {
     String286,
     /// 80286 POP r/m16 with a memory operand (SP stays popped when the store faults).
     Pop286,
+    /// An encoding the model does not have: #UD, with the length iced-x86 reads.
+    Invalid,
 }
 
 /// Rewrites 8086 opcodes at `buf[p]` into the 386 encodings that do the same thing.
@@ -210,6 +220,8 @@ fn rewrite_286(buf: &mut [u8], p: usize) -> Special {
         0x62 | 0xC4 | 0xC5 if buf.get(p + 1).is_some_and(|&m| m >= 0xC0) => {
             Special::Op(ud, p + 2, Flow::End)
         }
+        // The segment register field has only ES, CS, SS, DS: FS and GS came with the 386.
+        0x8C | 0x8E if buf.get(p + 1).is_some_and(|&m| m & 0x20 != 0) => Special::Invalid,
         0x8F if buf.get(p + 1).is_some_and(|&m| m < 0xC0 && m & 0x38 == 0) => Special::Pop286,
         _ => Special::None,
     }
@@ -567,6 +579,19 @@ mod tests {
         assert_eq!(cpu.last_fault, Some(crate::cpu::Fault::GP0));
         // Popped (+2), then FLAGS, CS, IP pushed for interrupt 13 (-6).
         assert_eq!(cpu.gpr[reg::RSP as usize], 0x1000 + 2 - 6);
+    }
+
+    #[test]
+    fn the_286_has_no_fs_or_gs() {
+        // 8C 26 34 12: MOV [1234h], FS on a 386.
+        let (d, len) = decoded(Model::I80286, &[0x8C, 0x26, 0x34, 0x12]);
+        assert_eq!(len, 4);
+        assert!(!d.unimplemented, "a deliberate #UD, not a gap");
+        let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
+        assert_eq!(
+            (d.op.run)(&mut cpu, &d.op).unwrap_err(),
+            crate::cpu::Fault::UD
+        );
     }
 
     #[test]
