@@ -5,8 +5,20 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::host::console::{Console, Sink};
+use crate::machine::boot::BootOptions;
 use crate::machine::{Exit, Machine, MachineConfig};
 use crate::Error;
+
+/// The demo kernel `vx86 run` boots when given nothing to boot (built from
+/// `test-roms/src/demo.rs`).
+pub const DEMO_KERNEL: &[u8] = include_bytes!("../test-roms/demo.elf");
+/// The name the demo kernel goes by in messages.
+const DEMO_NAME: &str = "(built-in demo kernel)";
+
+/// Reads a file the user named, or says which one could not be read and why.
+fn read(path: &std::path::Path, what: &str) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read the {what}: {e}")))
+}
 
 /// What to boot and how, as `vx86 run` takes it.
 #[derive(Clone, Debug)]
@@ -106,7 +118,28 @@ pub fn run(opts: &RunOptions) -> Result<u8, Error> {
         trace_post: opts.trace_post,
     };
     let mut machine = Machine::new(config)?;
-    crate::machine::boot::boot_from_options(&mut machine, opts)?;
+    let (kernel, bytes) = match &opts.kernel {
+        Some(path) => (path.clone(), read(path, "kernel")?),
+        None => (PathBuf::from(DEMO_NAME), DEMO_KERNEL.to_vec()),
+    };
+    let boot = BootOptions {
+        cmdline: opts.append.clone(),
+        initrd: match &opts.initrd {
+            Some(p) => Some((p.clone(), read(p, "initrd")?)),
+            None => None,
+        },
+        modules: opts
+            .modules
+            .iter()
+            .map(|m| {
+                let (file, args) = m.split_once(',').unwrap_or((m, ""));
+                let path = PathBuf::from(file);
+                read(&path, "module").map(|b| (path, b, args.to_string()))
+            })
+            .collect::<Result<_, _>>()?,
+        linux_64bit_entry: false,
+    };
+    machine.boot(&kernel, &bytes, &boot)?;
     let mut console = Console::new(&opts.serial, &opts.debugcon)?;
     if let Some(t) = opts.timeout {
         console.stop_after(t);

@@ -37,6 +37,18 @@ pub trait Bus {
     fn ack_interrupt(&mut self, mem: &mut PhysMem) -> Option<u8>;
     /// The state of the lines the CPU samples.
     fn status(&mut self) -> BusStatus;
+    /// Virtual time (ns) of the access that follows: the CPU calls this before every other
+    /// bus method, so devices see exactly when an instruction touched them.
+    fn sync_time(&mut self, _now: u64) {}
+    /// RDMSR of an MSR the board implements (the local APIC's: IA32_APIC_BASE, the x2APIC
+    /// range, IA32_TSC_DEADLINE), only asked when the CPU's `apic` is set. `None` is #GP(0).
+    fn msr_read(&mut self, _msr: u32) -> Option<u64> {
+        None
+    }
+    /// WRMSR of a board MSR (see [`Bus::msr_read`]); `false` is #GP(0).
+    fn msr_write(&mut self, _msr: u32, _value: u64) -> bool {
+        false
+    }
 }
 
 /// A bus with nothing on it: ports and MMIO read all ones, writes vanish, no interrupts.
@@ -93,6 +105,14 @@ impl BusSlot {
 
     pub(crate) fn detach(&mut self) {
         self.ptr = None;
+    }
+
+    /// The attached bus, told that the coming access happens at virtual time `now`.
+    #[inline]
+    pub(crate) fn at(&mut self, now: u64) -> &mut dyn Bus {
+        let b = self.get();
+        b.sync_time(now);
+        b
     }
 
     /// The attached bus, or an open bus outside `run`.

@@ -393,6 +393,11 @@ pub fn query(cpu: &Cpu, leaf: u32, subleaf: u32) -> [u32; 4] {
                 ecx |= 1 << Feature::OSXSAVE.bit;
             }
             let mut edx = f.word(Word::Leaf1Edx);
+            if cpu.apic {
+                // The board's local APIC (its MSRs are forwarded to it, see `Cpu::apic`).
+                edx |= 1 << Feature::APIC.bit;
+                ecx |= 1 << Feature::X2APIC.bit | 1 << Feature::TSC_DEADLINE.bit;
+            }
             // The APIC flag reads 0 while IA32_APIC_BASE.EN is clear (SDM Vol. 3A 11.4.3).
             if cpu.msr.apic_base & (1 << 11) == 0 {
                 edx &= !(1 << Feature::APIC.bit);

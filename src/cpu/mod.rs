@@ -56,6 +56,8 @@ pub struct Cpu {
     /// Instructions retired since reset, exact at every instruction boundary (a REP string
     /// counts one per iteration); virtual time is derived from it.
     pub icount: u64,
+    /// Virtual nanoseconds the machine skipped while the CPU was halted (see [`Cpu::now`]).
+    pub idle_ns: u64,
     /// `run` returns when `icount` reaches this.
     pub(crate) stop_at: u64,
     /// The running block stops when `icount` reaches this; 0 ends it after the current
@@ -107,6 +109,9 @@ pub struct Cpu {
     pub tsc_offset: u64,
     /// TSC ticks per retired instruction, as a ratio (numerator, denominator).
     pub tsc_ratio: (u64, u64),
+    /// The bus has a local APIC: CPUID reports it (and x2APIC, TSC-deadline), and its MSRs
+    /// (IA32_APIC_BASE, 0x800–0x8FF, IA32_TSC_DEADLINE) go to the bus.
+    pub apic: bool,
     /// HLT executed; waiting for an interrupt.
     pub halted: bool,
     /// The INTR line as last sampled from the bus.
@@ -142,6 +147,7 @@ impl Cpu {
             segs: [Segment::default(); 8],
             tlb: Tlb::new(),
             icount: 0,
+            idle_ns: 0,
             stop_at: 0,
             block_stop: 0,
             mem,
@@ -168,6 +174,7 @@ impl Cpu {
             msr: Msrs::default(),
             tsc_offset: 0,
             tsc_ratio: (1, 1),
+            apic: false,
             halted: false,
             intr: false,
             nmi_pending: false,
@@ -390,10 +397,18 @@ impl Cpu {
         }
     }
 
-    /// The time-stamp counter now.
+    /// Virtual time in nanoseconds: one per retired instruction, plus the time skipped while
+    /// halted. Deterministic: the same guest and inputs give the same times.
+    #[inline]
+    pub fn now(&self) -> u64 {
+        self.icount + self.idle_ns
+    }
+
+    /// The time-stamp counter now: virtual time scaled by `tsc_ratio`, plus the offset a
+    /// WRMSR to IA32_TSC set.
     pub fn tsc(&self) -> u64 {
         let (n, d) = self.tsc_ratio;
-        ((self.icount as u128 * n as u128 / d.max(1) as u128) as u64).wrapping_add(self.tsc_offset)
+        ((self.now() as u128 * n as u128 / d.max(1) as u128) as u64).wrapping_add(self.tsc_offset)
     }
 
     /// Reports an instruction vx86 does not implement, once per (address, first bytes).

@@ -119,9 +119,22 @@ fn variable_slot(i: u32) -> Option<(usize, bool)> {
     (n < 2 * MTRR_VCNT as u32).then_some(((n / 2) as usize, n % 2 == 1))
 }
 
+/// The MSRs a board's local APIC implements: IA32_APIC_BASE, IA32_TSC_DEADLINE and the
+/// x2APIC registers 0x800–0x8FF.
+fn is_apic_msr(i: u32) -> bool {
+    i == index::APIC_BASE || i == index::TSC_DEADLINE || (0x800..=0x8FF).contains(&i)
+}
+
 impl Cpu {
     /// RDMSR: the value of MSR `i`, or #GP(0) if the model has no such MSR.
-    pub fn read_msr(&self, i: u32) -> Result<u64, Fault> {
+    pub fn read_msr(&mut self, i: u32) -> Result<u64, Fault> {
+        if self.apic && is_apic_msr(i) {
+            return self
+                .bus
+                .at(self.icount + self.idle_ns)
+                .msr_read(i)
+                .ok_or(Fault::GP0);
+        }
         let m = &self.msr;
         Ok(match i {
             index::TSC => self.tsc(),
@@ -166,6 +179,16 @@ impl Cpu {
     /// WRMSR: writes `v` to MSR `i`, or raises #GP(0) for an unknown MSR, a read-only one, a
     /// reserved bit, an invalid memory type or a non-canonical address, changing nothing.
     pub fn write_msr(&mut self, i: u32, v: u64) -> Result<(), Fault> {
+        if self.apic && is_apic_msr(i) {
+            if !self.bus.at(self.icount + self.idle_ns).msr_write(i, v) {
+                return Err(Fault::GP0);
+            }
+            if i == index::APIC_BASE {
+                // Kept here too: CPUID's APIC flag follows IA32_APIC_BASE.EN.
+                self.msr.apic_base = v;
+            }
+            return Ok(());
+        }
         let gp = Err(Fault::GP0);
         let canonical_or_gp = |v: u64| if canonical(v) { Ok(v) } else { Err(Fault::GP0) };
         match i {

@@ -172,8 +172,8 @@ impl Cpu {
         }
         if self.intr && self.flags.has(bit::IF) {
             let mem = &mut self.mem;
-            let vector = self.bus.get().ack_interrupt(mem);
-            let st = self.bus.get().status();
+            let vector = self.bus.at(self.icount + self.idle_ns).ack_interrupt(mem);
+            let st = self.bus.at(self.icount + self.idle_ns).status();
             self.apply_bus_status(st);
             if let Some(v) = vector {
                 self.halted = false;
@@ -387,7 +387,7 @@ impl Cpu {
                 Some(b) => b,
                 None => {
                     let mem = &mut self.mem;
-                    self.bus.get().mmio_read(mem, p, 1) as u8
+                    self.bus.at(self.icount + self.idle_ns).mmio_read(mem, p, 1) as u8
                 }
             };
             avail += 1;

@@ -35,6 +35,11 @@ pub fn descriptor(base: u32, limit: u32, attr: u16) -> u64 {
         | (base >> 24) << 56
 }
 
+/// The segment attributes (as [`attr`] encodes them) of descriptor `d`.
+fn attr_of(d: u64) -> u16 {
+    (((d >> 40) & 0xFF) | ((d >> 44) & 0xF00)) as u16
+}
+
 impl Cpu {
     fn write_gdt(&mut self, gdt: u64) {
         let flat = attr::G | attr::DB;
@@ -51,6 +56,10 @@ impl Cpu {
                 attr::CODE_RX | attr::G | attr::L | 3 << attr::DPL_SHIFT,
             ),
         ];
+        self.write_gdt_entries(gdt, &entries);
+    }
+
+    fn write_gdt_entries(&mut self, gdt: u64, entries: &[u64]) {
         for (i, e) in entries.iter().enumerate() {
             self.mem
                 .write_bytes(gdt + i as u64 * 8, &e.to_le_bytes())
@@ -58,7 +67,7 @@ impl Cpu {
         }
         self.gdtr = super::TableReg {
             base: gdt,
-            limit: (gdt::ENTRIES * 8 - 1) as u32,
+            limit: (entries.len() as u64 * 8).saturating_sub(1) as u32,
         };
     }
 
@@ -86,10 +95,49 @@ impl Cpu {
         self.flush_tlb_all();
     }
 
+    /// Enters flat 32-bit protected mode like [`Cpu::enter_protected_flat`], with the
+    /// caller's GDT: `descriptors` (flat code and data, see [`descriptor`]) written at `gdt`,
+    /// CS = `cs` and the data segments = `ds`. Boot protocols that fix the selectors need it
+    /// (Linux: `__BOOT_CS` 0x10, `__BOOT_DS` 0x18).
+    pub fn enter_protected_with(&mut self, gdt: u64, descriptors: &[u64], cs: u16, ds: u16) {
+        self.write_gdt_entries(gdt, descriptors);
+        self.cr0 |= Cr0::PE;
+        let code = descriptors.get((cs >> 3) as usize).copied().unwrap_or(0);
+        self.load_flat(cs, ds, attr_of(code));
+        self.update_mode();
+        self.flush_tlb_all();
+    }
+
     /// Enters 64-bit mode at CPL 0: GDT at `gdt`, a PML4 at `tables` identity-mapping the
     /// first `gib` GiB with 2-MiB pages (tables take `(2 + gib) * 4096` bytes of RAM).
     pub fn enter_long_mode(&mut self, gdt: u64, tables: u64, gib: u64) {
         self.write_gdt(gdt);
+        self.long_mode_paging(tables, gib);
+        self.load_flat(gdt::CODE64, gdt::DATA, attr::CODE_RX | attr::G | attr::L);
+        self.update_mode();
+        self.flush_tlb_all();
+    }
+
+    /// Enters 64-bit mode like [`Cpu::enter_long_mode`], with the caller's GDT (see
+    /// [`Cpu::enter_protected_with`]); the descriptor at `cs` must be a 64-bit code segment.
+    pub fn enter_long_mode_with(
+        &mut self,
+        gdt: u64,
+        descriptors: &[u64],
+        (cs, ds): (u16, u16),
+        tables: u64,
+        gib: u64,
+    ) {
+        self.write_gdt_entries(gdt, descriptors);
+        self.long_mode_paging(tables, gib);
+        let code = descriptors.get((cs >> 3) as usize).copied().unwrap_or(0);
+        self.load_flat(cs, ds, attr_of(code));
+        self.update_mode();
+        self.flush_tlb_all();
+    }
+
+    /// Writes identity-mapping tables at `tables` and turns on PAE, EFER.LME/LMA and CR0.PG.
+    fn long_mode_paging(&mut self, tables: u64, gib: u64) {
         let gib = gib.clamp(1, 512);
         let pml4 = tables;
         let pdpt = tables + 0x1000;
@@ -110,8 +158,5 @@ impl Cpu {
         self.cr4 |= Cr4::PAE;
         self.efer |= Efer::LME | Efer::LMA;
         self.cr0 |= Cr0::PE | Cr0::PG;
-        self.load_flat(gdt::CODE64, gdt::DATA, attr::CODE_RX | attr::G | attr::L);
-        self.update_mode();
-        self.flush_tlb_all();
     }
 }

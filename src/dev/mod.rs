@@ -5,10 +5,14 @@
 
 pub mod bus;
 pub mod debug;
+pub mod fw_cfg;
 pub mod hpet;
 pub mod i8042;
 pub mod ioapic;
 pub mod lapic;
+pub mod pic;
+pub mod pit;
 pub mod port92;
 pub mod ps2;
+pub mod rtc;
 pub mod uart;

@@ -3,11 +3,21 @@
 
 use crate::cpu::bus::ones;
 use crate::cpu::{Bus, BusStatus};
-use crate::dev::bus::{DevCtx, PortIo};
+use crate::dev::bus::{DevCtx, Mmio, PortIo, Timed};
 use crate::dev::debug::DebugPorts;
+use crate::dev::fw_cfg::FwCfg;
+use crate::dev::hpet::Hpet;
+use crate::dev::i8042::I8042;
+use crate::dev::ioapic::{DeliveryMode, IoApic};
+use crate::dev::lapic::Lapic;
+use crate::dev::pic::Pic;
+use crate::dev::pit::Pit;
+use crate::dev::port92::Port92;
+use crate::dev::rtc::Rtc;
+use crate::dev::uart::Uart;
 use crate::mem::PhysMem;
 
-use super::clock::Clock;
+use super::clock::{Clock, Timer};
 use super::{Exit, MachineConfig};
 
 /// Number of serial ports (COM1–COM4).
@@ -15,96 +25,461 @@ pub const SERIAL_PORTS: usize = 4;
 
 /// The devices that answer port I/O.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 enum PortDev {
     None,
+    Pic,
+    Pit,
+    I8042,
+    Rtc,
+    Port92,
+    Uart(u8),
     Debug,
+    FwCfg,
 }
 
-/// Port ranges (half-open) and the device that decodes them.
+/// Port ranges (half-open) and the device that decodes them: the I/O map of the PC.
 const PORT_MAP: &[(u16, u16, PortDev)] = &[
-    (0x80, 0x81, PortDev::Debug), // POST codes
-    (0xE9, 0xEA, PortDev::Debug), // Bochs/QEMU debug console
-    (0xF4, 0xF8, PortDev::Debug), // isa-debug-exit
+    (0x20, 0x22, PortDev::Pic),       // 8259A master
+    (0x40, 0x44, PortDev::Pit),       // 8254 counters and control
+    (0x60, 0x61, PortDev::I8042),     // keyboard controller data
+    (0x61, 0x62, PortDev::Pit),       // system control port B (counter 2 gate, OUT2)
+    (0x64, 0x65, PortDev::I8042),     // keyboard controller status/command
+    (0x70, 0x72, PortDev::Rtc),       // MC146818 index (+NMI mask) and data
+    (0x80, 0x81, PortDev::Debug),     // POST codes
+    (0x92, 0x93, PortDev::Port92),    // system control port A (fast A20, reset)
+    (0xA0, 0xA2, PortDev::Pic),       // 8259A slave
+    (0xE9, 0xEA, PortDev::Debug),     // Bochs/QEMU debug console
+    (0xF4, 0xF8, PortDev::Debug),     // isa-debug-exit
+    (0x2E8, 0x2F0, PortDev::Uart(3)), // COM4
+    (0x2F8, 0x300, PortDev::Uart(1)), // COM2
+    (0x3E8, 0x3F0, PortDev::Uart(2)), // COM3
+    (0x3F8, 0x400, PortDev::Uart(0)), // COM1
+    (0x4D0, 0x4D2, PortDev::Pic),     // ELCR (edge/level control)
+    (0x510, 0x512, PortDev::FwCfg),   // fw_cfg selector and data
+    (0x514, 0x51C, PortDev::FwCfg),   // fw_cfg DMA address
 ];
+
+/// The I/O APIC's MMIO window.
+pub const IOAPIC_BASE: u64 = 0xFEC0_0000;
+/// The HPET's MMIO window.
+pub const HPET_BASE: u64 = 0xFED0_0000;
+
+/// ISA interrupt lines, as both the 8259 pair and the I/O APIC see them (IRQ 0 reaches the
+/// I/O APIC on pin 2, as the MADT's interrupt source override will say).
+mod irq {
+    pub const PIT: u8 = 0;
+    pub const KEYBOARD: u8 = 1;
+    pub const COM2_4: u8 = 3;
+    pub const COM1_3: u8 = 4;
+    pub const RTC: u8 = 8;
+    pub const MOUSE: u8 = 12;
+}
+
+/// The I/O APIC pin of ISA IRQ `n`.
+fn gsi(n: u8) -> usize {
+    if n == 0 {
+        2
+    } else {
+        n as usize
+    }
+}
 
 /// The devices of the PC and their wiring.
 pub struct Board {
     /// Debug console, isa-debug-exit, POST port.
     pub debug: DebugPorts,
+    /// The 8259A pair.
+    pub pic: Pic,
+    /// The 8254 and port 0x61.
+    pub pit: Pit,
+    /// The MC146818 RTC and CMOS.
+    pub rtc: Rtc,
+    /// COM1–COM4.
+    pub uarts: [Uart; SERIAL_PORTS],
+    /// The i8042 with PS/2 keyboard and mouse.
+    pub i8042: I8042,
+    /// Port 0x92.
+    pub port92: Port92,
+    /// The local APIC.
+    pub lapic: Lapic,
+    /// The I/O APIC.
+    pub ioapic: IoApic,
+    /// The HPET.
+    pub hpet: Hpet,
+    /// QEMU's firmware configuration interface.
+    pub fw_cfg: FwCfg,
     ports: Box<[PortDev]>,
-    /// Virtual time of the access being served (set by the machine before running the CPU,
-    /// advanced by the CPU's instruction count through `sync`).
+    /// Virtual time of the access being served.
     now: u64,
+    /// The A20 gate as last applied to guest memory.
+    a20: bool,
+    /// The A20 gate changed: the CPU must flush its TLB.
+    a20_changed: bool,
+    /// Stop the CPU at the next boundary when a timer falls due before this (the end of the
+    /// slice the machine gave the CPU).
+    slice_end: u64,
+    /// A device's deadline moved before `slice_end`: the CPU must come back early.
+    timer_moved: bool,
+    /// The guest asked for a CPU reset (i8042 0xFE, port 0x92 bit 0).
+    reset: bool,
 }
 
 impl Board {
     /// The standard board for `config`.
-    pub fn new(_config: &MachineConfig) -> Board {
+    pub fn new(config: &MachineConfig) -> Board {
         let mut ports = vec![PortDev::None; 0x10000].into_boxed_slice();
         for &(start, end, dev) in PORT_MAP {
             for p in start..end {
                 ports[p as usize] = dev;
             }
         }
+        let mut rtc = Rtc::new(config.rtc_start);
+        let (below, above) = super::layout::ram_split(config.memory);
+        rtc.setup_pc(below, above);
+        let mut pic = Pic::new();
+        // A direct kernel boot has no BIOS to program the 8259s: leave them as one would.
+        // Every line masked but the cascade (IRQ 2).
+        pic.bios_init(!(1 << 2));
+        let mut lapic = Lapic::new(0, true);
+        // Likewise the local APIC: LINT0 as ExtINT and LINT1 as NMI (the "virtual wire").
+        lapic.set_virtual_wire();
+        let mut fw_cfg = FwCfg::new(1, config.memory);
+        // The e820 table first, as QEMU does; a fresh board has no other files yet.
+        let e820 = super::boot::E820Entry::table_bytes(&super::layout::e820_map(config.memory));
+        let _ = fw_cfg.add_file("etc/e820", e820);
         Board {
             debug: DebugPorts::new(),
+            pic,
+            pit: Pit::new(),
+            rtc,
+            uarts: Default::default(),
+            i8042: I8042::new(),
+            port92: Port92::new(),
+            lapic,
+            ioapic: IoApic::new(),
+            hpet: Hpet::new(),
+            fw_cfg,
             ports,
             now: 0,
+            a20: true,
+            a20_changed: false,
+            slice_end: u64::MAX,
+            timer_moved: false,
+            reset: false,
         }
     }
 
-    /// Brings timed devices up to `now` and records their next deadlines in `clock`.
-    pub fn tick(&mut self, now: u64, _clock: &mut Clock) {
+    /// Brings timed devices up to `now`, routes their interrupt lines, and records their
+    /// next deadlines in `clock`.
+    pub fn tick(&mut self, now: u64, clock: &mut Clock) {
         self.now = now;
+        self.pit.tick(now);
+        self.rtc.tick(now);
+        self.lapic.tick(now);
+        self.hpet.tick(now);
+        for u in &mut self.uarts {
+            u.tick(now);
+        }
+        self.i8042.tick(now);
+        self.route();
+        self.deadlines(clock);
     }
 
-    /// Feeds host input to serial port `port`.
-    pub fn serial_input(&mut self, _port: usize, _bytes: &[u8]) {}
+    /// Records every device's next deadline.
+    fn deadlines(&self, clock: &mut Clock) {
+        clock.set(Timer::Pit, self.pit.deadline());
+        clock.set(Timer::Rtc, self.rtc.deadline());
+        clock.set(Timer::Lapic, self.lapic.deadline());
+        clock.set(Timer::Hpet, self.hpet.deadline());
+        clock.set(
+            Timer::Uart,
+            self.uarts.iter().filter_map(|u| u.deadline()).min(),
+        );
+        clock.set(Timer::I8042, self.i8042.deadline());
+    }
+
+    /// The earliest device deadline.
+    fn earliest_deadline(&self) -> Option<u64> {
+        let mut c = Clock::new();
+        self.deadlines(&mut c);
+        c.earliest()
+    }
+
+    /// Tells the board how far the CPU will run, so a device deadline that moves before it
+    /// (the guest programming a timer) brings the CPU back in time.
+    pub fn set_slice_end(&mut self, t: u64) {
+        self.slice_end = t;
+        self.timer_moved = false;
+    }
+
+    /// The schematic: samples every device's interrupt outputs and drives the 8259 pair, the
+    /// I/O APIC and the local APIC's inputs with them.
+    fn route(&mut self) {
+        let now = self.now;
+        let legacy = self.hpet.legacy();
+        // HPET legacy replacement disconnects the PIT from IRQ 0 and the RTC from IRQ 8.
+        let hpet_level = self.hpet.level_lines();
+        let hpet_edges = self.hpet.take_edges();
+        let pit = if legacy { false } else { self.pit.out(0, now) };
+        let rtc = if legacy { false } else { self.rtc.irq() };
+        let com1_3 = self.uarts[0].irq() || self.uarts[2].irq();
+        let com2_4 = self.uarts[1].irq() || self.uarts[3].irq();
+        let isa = [
+            (irq::PIT, pit),
+            (irq::KEYBOARD, self.i8042.irq1()),
+            (irq::COM2_4, com2_4),
+            (irq::COM1_3, com1_3),
+            (irq::RTC, rtc),
+            (irq::MOUSE, self.i8042.irq12()),
+        ];
+        for (line, level) in isa {
+            let hpet_pin = gsi(line);
+            let hpet_lvl = hpet_level & (1 << hpet_pin) != 0;
+            self.pic.set_irq(line, level || (legacy && hpet_lvl));
+            self.ioapic.set_irq(hpet_pin, level || hpet_lvl);
+        }
+        // HPET pins that no ISA device shares (20–23), and edge pulses on any pin.
+        for pin in 0..24usize {
+            let bit = 1u32 << pin;
+            let isa_pin = isa.iter().any(|&(l, _)| gsi(l) == pin);
+            if !isa_pin && hpet_level & bit != 0 {
+                self.ioapic.set_irq(pin, true);
+            } else if !isa_pin {
+                self.ioapic.set_irq(pin, false);
+            }
+            if hpet_edges & bit != 0 {
+                if legacy && (pin == 2 || pin == 8) {
+                    let line = if pin == 2 { 0 } else { 8 };
+                    self.pic.set_irq(line, true);
+                    self.pic.set_irq(line, false);
+                }
+                let held = isa.iter().any(|&(l, lv)| gsi(l) == pin && lv) || hpet_level & bit != 0;
+                self.ioapic.set_irq(pin, true);
+                self.ioapic.set_irq(pin, held);
+            }
+        }
+        self.deliver_ioapic_messages();
+        // The 8259's INT goes to LINT0 (ExtINT in virtual-wire mode).
+        let int = self.pic.int_output();
+        self.lapic.set_lint0(int);
+        while let Some(v) = self.lapic.take_eoi() {
+            self.ioapic.eoi(v);
+        }
+        // EOIs can redeliver level-triggered lines that are still asserted.
+        self.deliver_ioapic_messages();
+    }
+
+    /// Hands the I/O APIC's interrupt messages to the local APIC they name.
+    fn deliver_ioapic_messages(&mut self) {
+        for d in self.ioapic.take_deliveries() {
+            if !self.lapic.accepts(d.dest as u32, d.logical) {
+                continue;
+            }
+            match d.mode {
+                DeliveryMode::Fixed | DeliveryMode::LowestPriority => {
+                    self.lapic.deliver(d.vector, d.level)
+                }
+                DeliveryMode::Nmi => self.lapic.deliver_nmi(),
+                // SMI, INIT and ExtINT through the I/O APIC are not wired on this board: the
+                // 8259 reaches the CPU through LINT0, and there is no SMM.
+                DeliveryMode::Smi
+                | DeliveryMode::Init
+                | DeliveryMode::ExtInt
+                | DeliveryMode::Reserved => {}
+            }
+        }
+    }
+
+    /// After a register access: route the lines, apply the A20 gate, notice resets, and
+    /// check whether a device's deadline moved before the end of the CPU's slice.
+    fn after_access(&mut self, mem: &mut PhysMem) {
+        self.route();
+        let a20 = self.i8042.a20() || self.port92.a20();
+        if a20 != self.a20 {
+            self.a20 = a20;
+            self.a20_changed = true;
+            mem.set_addr_mask(if a20 { u64::MAX } else { !(1 << 20) });
+        }
+        if self.i8042.reset_requested() || self.port92.reset_requested() {
+            self.i8042.clear_reset();
+            self.port92.clear_reset();
+            self.reset = true;
+        }
+        if self.earliest_deadline().is_some_and(|d| d < self.slice_end) {
+            self.timer_moved = true;
+        }
+    }
+
+    /// Feeds host input to serial port `port`, as much as its receiver takes.
+    pub fn serial_input(&mut self, port: usize, bytes: &[u8]) -> usize {
+        let Some(u) = self.uarts.get_mut(port) else {
+            return 0;
+        };
+        u.tick(self.now);
+        let mut n = 0;
+        for &b in bytes {
+            if !u.can_receive() {
+                break;
+            }
+            u.receive(b);
+            n += 1;
+        }
+        self.route();
+        n
+    }
 
     /// Takes the bytes serial port `port` transmitted.
-    pub fn serial_output(&mut self, _port: usize) -> Vec<u8> {
-        Vec::new()
+    pub fn serial_output(&mut self, port: usize) -> Vec<u8> {
+        self.uarts
+            .get_mut(port)
+            .map(|u| u.take_output())
+            .unwrap_or_default()
     }
 
-    /// A request from the guest to end the run (isa-debug-exit, power-off).
+    /// A request from the guest to end the run (isa-debug-exit, reset).
     pub fn exit_request(&self) -> Option<Exit> {
-        self.debug.exit_status().map(Exit::DebugExit)
+        if let Some(s) = self.debug.exit_status() {
+            return Some(Exit::DebugExit(s));
+        }
+        self.reset.then_some(Exit::Reset)
+    }
+
+    fn port_dev(&self, port: u16) -> PortDev {
+        self.ports[port as usize]
     }
 }
 
 impl Bus for Board {
     fn io_read(&mut self, mem: &mut PhysMem, port: u16, size: u8) -> u32 {
         let mut ctx = DevCtx { now: self.now, mem };
-        match self.ports[port as usize] {
+        let v = match self.port_dev(port) {
+            PortDev::Pic => self.pic.io_read(&mut ctx, port, size),
+            PortDev::Pit => self.pit.io_read(&mut ctx, port, size),
+            PortDev::I8042 => self.i8042.io_read(&mut ctx, port, size),
+            PortDev::Rtc => self.rtc.io_read(&mut ctx, port, size),
+            PortDev::Port92 => self.port92.io_read(&mut ctx, port, size),
+            PortDev::Uart(i) => self.uarts[i as usize].io_read(&mut ctx, port, size),
             PortDev::Debug => self.debug.io_read(&mut ctx, port, size),
+            PortDev::FwCfg => self.fw_cfg.io_read(&mut ctx, port, size),
             PortDev::None => ones(size) as u32,
-        }
+        };
+        self.after_access(mem);
+        v
     }
 
     fn io_write(&mut self, mem: &mut PhysMem, port: u16, size: u8, value: u32) {
         let mut ctx = DevCtx { now: self.now, mem };
-        match self.ports[port as usize] {
+        match self.port_dev(port) {
+            PortDev::Pic => self.pic.io_write(&mut ctx, port, size, value),
+            PortDev::Pit => self.pit.io_write(&mut ctx, port, size, value),
+            PortDev::I8042 => self.i8042.io_write(&mut ctx, port, size, value),
+            PortDev::Rtc => self.rtc.io_write(&mut ctx, port, size, value),
+            PortDev::Port92 => self.port92.io_write(&mut ctx, port, size, value),
+            PortDev::Uart(i) => self.uarts[i as usize].io_write(&mut ctx, port, size, value),
             PortDev::Debug => self.debug.io_write(&mut ctx, port, size, value),
+            PortDev::FwCfg => self.fw_cfg.io_write(&mut ctx, port, size, value),
             PortDev::None => {}
         }
+        self.after_access(mem);
     }
 
-    fn mmio_read(&mut self, _mem: &mut PhysMem, _addr: u64, size: u8) -> u64 {
-        ones(size)
+    fn mmio_read(&mut self, mem: &mut PhysMem, addr: u64, size: u8) -> u64 {
+        let mut ctx = DevCtx { now: self.now, mem };
+        let lapic = self.lapic.mmio_base();
+        let v = if self.lapic.mmio_enabled() && (lapic..lapic + 0x1000).contains(&addr) {
+            self.lapic.mmio_read(&mut ctx, addr - lapic, size)
+        } else if (IOAPIC_BASE..IOAPIC_BASE + 0x1000).contains(&addr) {
+            self.ioapic.mmio_read(&mut ctx, addr - IOAPIC_BASE, size)
+        } else if (HPET_BASE..HPET_BASE + 0x400).contains(&addr) {
+            self.hpet.mmio_read(&mut ctx, addr - HPET_BASE, size)
+        } else {
+            ones(size)
+        };
+        self.after_access(mem);
+        v
     }
 
-    fn mmio_write(&mut self, _mem: &mut PhysMem, _addr: u64, _size: u8, _value: u64) {}
+    fn mmio_write(&mut self, mem: &mut PhysMem, addr: u64, size: u8, value: u64) {
+        let mut ctx = DevCtx { now: self.now, mem };
+        let lapic = self.lapic.mmio_base();
+        if self.lapic.mmio_enabled() && (lapic..lapic + 0x1000).contains(&addr) {
+            self.lapic.mmio_write(&mut ctx, addr - lapic, size, value);
+        } else if (IOAPIC_BASE..IOAPIC_BASE + 0x1000).contains(&addr) {
+            self.ioapic
+                .mmio_write(&mut ctx, addr - IOAPIC_BASE, size, value);
+        } else if (HPET_BASE..HPET_BASE + 0x400).contains(&addr) {
+            self.hpet
+                .mmio_write(&mut ctx, addr - HPET_BASE, size, value);
+        }
+        self.after_access(mem);
+    }
 
-    fn ack_interrupt(&mut self, _mem: &mut PhysMem) -> Option<u8> {
-        None
+    fn ack_interrupt(&mut self, mem: &mut PhysMem) -> Option<u8> {
+        let v = if self.lapic.enabled() {
+            if self.lapic.interrupt_pending() {
+                Some(self.lapic.ack())
+            } else if self.lapic.extint_pending() {
+                Some(self.pic.ack())
+            } else {
+                None
+            }
+        } else if self.pic.int_output() {
+            Some(self.pic.ack())
+        } else {
+            None
+        };
+        self.after_access(mem);
+        v
     }
 
     fn status(&mut self) -> BusStatus {
         let mut s = BusStatus::empty();
-        if self.debug.exit_status().is_some() {
+        let intr = if self.lapic.enabled() {
+            self.lapic.interrupt_pending() || self.lapic.extint_pending()
+        } else {
+            self.pic.int_output()
+        };
+        if intr {
+            s |= BusStatus::INTR;
+        }
+        if self.lapic.take_nmi() {
+            s |= BusStatus::NMI;
+        }
+        if std::mem::take(&mut self.a20_changed) {
+            s |= BusStatus::A20;
+        }
+        if self.debug.exit_status().is_some() || self.reset || std::mem::take(&mut self.timer_moved)
+        {
             s |= BusStatus::STOP;
         }
         s
+    }
+
+    fn sync_time(&mut self, now: u64) {
+        self.now = now;
+    }
+
+    fn msr_read(&mut self, msr: u32) -> Option<u64> {
+        match msr {
+            0x1B => Some(self.lapic.apic_base()),
+            0x6E0 => Some(self.lapic.tsc_deadline()),
+            _ => self.lapic.msr_read(self.now, msr),
+        }
+    }
+
+    fn msr_write(&mut self, msr: u32, value: u64) -> bool {
+        let ok = match msr {
+            0x1B => self.lapic.apic_base_write(value),
+            0x6E0 => {
+                self.lapic.set_tsc_deadline(value);
+                true
+            }
+            _ => self.lapic.msr_write(self.now, msr, value),
+        };
+        self.route();
+        if self.earliest_deadline().is_some_and(|d| d < self.slice_end) {
+            self.timer_moved = true;
+        }
+        ok
     }
 }

@@ -2,10 +2,11 @@
 //! that moves them forward together. Host front ends talk to it through [`Host`].
 
 pub mod board;
+pub mod boot;
 pub mod clock;
+pub mod layout;
 
 use crate::cpu::{Cpu, Model, RunExit};
-use crate::mem::PhysMem;
 use crate::Error;
 use board::Board;
 use clock::Clock;
@@ -52,6 +53,9 @@ pub enum Exit {
     InstructionLimit,
     /// The host asked the machine to stop (Ctrl-C, a timeout).
     Stopped,
+    /// The guest reset the CPU (keyboard controller 0xFE, port 0x92); the caller reboots
+    /// or, like QEMU's `-no-reboot`, exits.
+    Reset,
 }
 
 impl Exit {
@@ -60,7 +64,7 @@ impl Exit {
     pub fn status(self) -> u8 {
         match self {
             Exit::DebugExit(s) => (s & 0xFF) as u8,
-            Exit::PowerOff | Exit::Halted | Exit::Stopped => 0,
+            Exit::PowerOff | Exit::Halted | Exit::Stopped | Exit::Reset => 0,
             Exit::TripleFault | Exit::InstructionLimit => 3,
         }
     }
@@ -74,6 +78,7 @@ impl Exit {
             Exit::TripleFault => "triple fault: the processor shut down".into(),
             Exit::InstructionLimit => "instruction limit reached".into(),
             Exit::Stopped => "stopped by the host".into(),
+            Exit::Reset => "guest reset the machine".into(),
         }
     }
 }
@@ -110,13 +115,10 @@ pub struct Machine {
 impl Machine {
     /// Builds a machine with `config.memory` bytes of RAM and the standard board.
     pub fn new(config: MachineConfig) -> Result<Machine, Error> {
-        let mem = PhysMem::new(config.memory).map_err(|e| {
-            Error::Host(format!(
-                "cannot map {} bytes of guest RAM: {e}",
-                config.memory
-            ))
-        })?;
-        let cpu = Cpu::new(Model::Modern, mem);
+        let mem = layout::memory(config.memory)?;
+        let mut cpu = Cpu::new(Model::Modern, mem);
+        // The board has a local APIC: its MSRs go to it, and CPUID says so.
+        cpu.apic = true;
         let board = Board::new(&config);
         Ok(Machine {
             cpu,
@@ -126,9 +128,33 @@ impl Machine {
         })
     }
 
+    /// Loads `kernel` (multiboot 1/2, ELF or Linux bzImage, detected from its contents) as
+    /// QEMU's `-kernel` does and puts the CPU at its entry point.
+    pub fn boot(
+        &mut self,
+        kernel: &std::path::Path,
+        bytes: &[u8],
+        opts: &boot::BootOptions,
+    ) -> Result<boot::BootPlan, Error> {
+        let e820 = layout::e820_map(self.config.memory);
+        let mut env = boot::BootEnv {
+            mem: &mut self.cpu.mem,
+            e820: &e820,
+            acpi_rsdp: None,
+            framebuffer: None,
+        };
+        let plan = boot::load(&mut env, kernel, bytes, opts)?;
+        plan.apply(&mut self.cpu);
+        if !opts.cmdline.is_empty() {
+            // Firmware-style consumers find the command line in fw_cfg too.
+            self.board.fw_cfg.set_cmdline(0, &opts.cmdline);
+        }
+        Ok(plan)
+    }
+
     /// Virtual time now (ns).
     pub fn now(&self) -> u64 {
-        self.clock.now(self.cpu.icount)
+        self.cpu.now()
     }
 
     /// Runs until the guest or the host stops the machine.
@@ -148,7 +174,7 @@ impl Machine {
             self.board.tick(now, &mut self.clock);
             let mut budget = SLICE;
             if let Some(d) = self.clock.earliest() {
-                budget = budget.min(self.clock.instructions_until(self.cpu.icount, d));
+                budget = budget.min(clock::instructions_until(now, d));
             }
             if let Some(max) = self.config.max_instructions {
                 if self.cpu.icount >= max {
@@ -157,6 +183,7 @@ impl Machine {
                 }
                 budget = budget.min(max - self.cpu.icount);
             }
+            self.board.set_slice_end(now + budget);
             let exit = self.cpu.run(&mut self.board, budget);
             self.flush_output(host);
             if let Some(e) = self.board.exit_request() {
@@ -175,8 +202,8 @@ impl Machine {
                             if self.config.realtime {
                                 self.pace(start, d);
                             }
-                            let skipped = self.clock.skip_to(self.cpu.icount, d);
-                            self.cpu.tsc_offset = self.cpu.tsc_offset.wrapping_add(skipped);
+                            // The TSC follows: it is derived from the same virtual time.
+                            self.cpu.idle_ns += d.saturating_sub(self.cpu.now());
                         }
                         None => {
                             // No timer can wake the CPU; only host input could.

@@ -258,11 +258,37 @@ impl PhysMem {
     /// Copies `data` into guest memory at `addr` (ROM is skipped, MMIO is an error), as
     /// loaders and DMA do. Pages holding decoded code are marked dirty for the CPU.
     pub fn write_bytes(&mut self, addr: u64, data: &[u8]) -> Result<(), u64> {
-        for (i, &b) in data.iter().enumerate() {
-            let a = addr + i as u64;
-            if !self.write_u8(a, b) {
-                return Err(a);
+        // Page by page: inside a page the address mask (A20 and bus widths cut at bit 20 or
+        // above) maps addresses linearly, so a page that lies in one RAM span is one copy.
+        // Loading a 32-MiB initrd byte by byte took seconds in debug builds.
+        let linear = self.addr_mask & (PAGE_SIZE - 1) == PAGE_SIZE - 1;
+        let mut done = 0;
+        while done < data.len() {
+            let a = addr.wrapping_add(done as u64);
+            let n = ((PAGE_SIZE - (a & (PAGE_SIZE - 1))) as usize).min(data.len() - done);
+            let m = a & self.addr_mask;
+            let ram_off = match self.span(m) {
+                Some((_, end, r)) if linear && m + n as u64 <= end => match r.kind {
+                    RegionKind::Ram { offset } => Some(offset + (m - r.range.start)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match ram_off {
+                Some(off) => {
+                    self.note_write(m);
+                    self.ram[off as usize..off as usize + n].copy_from_slice(&data[done..done + n]);
+                }
+                None => {
+                    for (i, &b) in data[done..done + n].iter().enumerate() {
+                        let a = a + i as u64;
+                        if !self.write_u8(a, b) {
+                            return Err(a);
+                        }
+                    }
+                }
             }
+            done += n;
         }
         Ok(())
     }
@@ -376,6 +402,41 @@ mod tests {
         m.set_addr_mask(!(1 << 20));
         m.write_u8(0x100000, 7);
         assert_eq!(m.read_u8(0), Some(7));
+    }
+
+    #[test]
+    fn bulk_writes_cross_ram_rom_and_mmio_like_byte_writes() {
+        let mut m = PhysMem::new(1 << 20).unwrap();
+        m.map(
+            0x3000..0x4000,
+            RegionKind::Rom {
+                data: vec![0x90; 0x1000].into(),
+            },
+        )
+        .unwrap();
+        m.map(0x5000..0x6000, RegionKind::Mmio).unwrap();
+        m.set_holds_code(0x1000);
+        let data: Vec<u8> = (0..0x3000u32).map(|i| i as u8).collect();
+        // RAM 0x800..0x3000 takes the bytes, the ROM at 0x3000..0x3800 keeps its own.
+        assert_eq!(m.write_bytes(0x800, &data), Ok(()));
+        assert_eq!(m.read_u8(0x800), Some(0));
+        assert_eq!(m.read_u8(0x2FFF), Some(0xFF));
+        assert_eq!(m.read_u8(0x3000), Some(0x90), "ROM keeps its bytes");
+        assert_eq!(m.take_dirty_code(), vec![0x1000], "the code page was noted");
+        assert_eq!(
+            m.write_bytes(0x4FF0, &[1; 0x20]),
+            Err(0x5000),
+            "MMIO stops the copy"
+        );
+        assert_eq!(m.read_u8(0x4FFF), Some(1));
+        // With A20 masked, a copy across 1 MiB wraps to 0 as byte writes would.
+        let mut m = PhysMem::new(2 << 20).unwrap();
+        m.set_addr_mask(!(1 << 20));
+        m.write_bytes(0xFFFFE, &[7, 8, 9, 10]).unwrap();
+        assert_eq!(
+            (m.read_u8(0xFFFFF), m.read_u8(0), m.read_u8(1)),
+            (Some(8), Some(9), Some(10))
+        );
     }
 
     #[test]

@@ -72,7 +72,10 @@ impl Cpu {
     /// have raised INTR or asked to stop).
     pub fn port_in(&mut self, port: u16, size: u8) -> u32 {
         let mem = &mut self.mem;
-        let v = self.bus.get().io_read(mem, port, size);
+        let v = self
+            .bus
+            .at(self.icount + self.idle_ns)
+            .io_read(mem, port, size);
         self.sync_bus();
         v & ones(size) as u32
     }
@@ -80,9 +83,12 @@ impl Cpu {
     /// Writes `size` bytes to `port` on the bus, then samples the bus lines.
     pub fn port_out(&mut self, port: u16, size: u8, value: u32) {
         let mem = &mut self.mem;
-        self.bus
-            .get()
-            .io_write(mem, port, size, value & ones(size) as u32);
+        self.bus.at(self.icount + self.idle_ns).io_write(
+            mem,
+            port,
+            size,
+            value & ones(size) as u32,
+        );
         self.sync_bus();
     }
 }

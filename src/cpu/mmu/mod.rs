@@ -208,7 +208,11 @@ impl Cpu {
             Target::Bus(u64::MAX) => ones(n),
             Target::Bus(phys) => {
                 let mem = &mut self.mem;
-                let v = self.bus.get().mmio_read(mem, phys, n) & ones(n);
+                let v = self
+                    .bus
+                    .at(self.icount + self.idle_ns)
+                    .mmio_read(mem, phys, n)
+                    & ones(n);
                 self.sync_bus();
                 v
             }
@@ -229,7 +233,9 @@ impl Cpu {
             Target::Bus(u64::MAX) => {}
             Target::Bus(phys) => {
                 let mem = &mut self.mem;
-                self.bus.get().mmio_write(mem, phys, n, v & ones(n));
+                self.bus
+                    .at(self.icount + self.idle_ns)
+                    .mmio_write(mem, phys, n, v & ones(n));
                 self.sync_bus();
             }
         }
@@ -278,7 +284,7 @@ impl Cpu {
 
     /// Samples the bus lines after an access to it.
     pub(crate) fn sync_bus(&mut self) {
-        let st = self.bus.get().status();
+        let st = self.bus.at(self.icount + self.idle_ns).status();
         self.apply_bus_status(st);
         if self.mem.has_dirty_code() {
             self.sync_dirty_code();

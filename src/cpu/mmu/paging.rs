@@ -195,7 +195,10 @@ impl Cpu {
         }
         if mmio {
             let mem = &mut self.mem;
-            v = self.bus.get().mmio_read(mem, addr, n as u8);
+            v = self
+                .bus
+                .at(self.icount + self.idle_ns)
+                .mmio_read(mem, addr, n as u8);
         }
         v
     }
@@ -221,9 +224,12 @@ impl Cpu {
         for i in 0..n {
             if !self.mem.write_u8(addr + i, (v >> (8 * i)) as u8) {
                 let mem = &mut self.mem;
-                self.bus
-                    .get()
-                    .mmio_write(mem, addr + i, 1, (v >> (8 * i)) & 0xFF);
+                self.bus.at(self.icount + self.idle_ns).mmio_write(
+                    mem,
+                    addr + i,
+                    1,
+                    (v >> (8 * i)) & 0xFF,
+                );
             }
         }
         if self.mem.has_dirty_code() {
