@@ -593,6 +593,28 @@ mod tests {
     }
 
     #[test]
+    fn the_pushed_flags_word_is_found_with_and_without_excp() {
+        let h = Harness::new(Model::I80286).unwrap();
+        let mut t = Test::default();
+        t.init.regs[r::SS] = Some(0x1000);
+        t.init.regs[r::SP] = Some(0x0107);
+        t.fina.regs[r::SP] = Some(0x0101);
+        t.fina.regs[r::CS] = Some(0x2000);
+        // SS:SP+4 = 0x10105: the 80286 set records the even bus address 0x10104.
+        assert_eq!(h.recorded_flags_push(&t, 0x10104), 0x10105);
+        assert_eq!(
+            h.recorded_flags_push(&t, 0x20000),
+            0x20000,
+            "far off: trust the record"
+        );
+        // Without EXCP (8086): only for undefined flags, a new CS and six bytes pushed.
+        assert_eq!(h.inferred_flags_push(&t, 0xF72A), Some(0x10105));
+        assert_eq!(h.inferred_flags_push(&t, 0xFFFF), None);
+        t.fina.regs[r::CS] = None;
+        assert_eq!(h.inferred_flags_push(&t, 0xF72A), None);
+    }
+
+    #[test]
     fn rep_string_detection_looks_through_prefixes() {
         assert!(is_rep_string(&[0xF3, 0xA4]));
         assert!(is_rep_string(&[0x26, 0xF2, 0xAE]));
