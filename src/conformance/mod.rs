@@ -2,4 +2,6 @@
 //! differential testing against the host CPU.
 
 pub mod hostdiff;
+pub mod metadata;
+pub mod moo;
 pub mod sst;

@@ -58,6 +58,9 @@ impl Cpu {
     /// double-fault rules (SDM Vol. 3A Table 6-5) to faults raised during delivery.
     pub fn deliver_fault(&mut self, mut f: Fault) {
         self.last_fault = Some(f);
+        // A delivered fault uses up one instruction of the budget without retiring one, so
+        // that a fault loop (a handler that faults again) cannot keep `run` from returning.
+        self.stop_at = self.stop_at.saturating_sub(1);
         let mut current: Option<Vector> = None;
         loop {
             if let Some(prev) = current {
@@ -640,6 +643,26 @@ mod tests {
     use super::*;
     use crate::cpu::{Cr0, Cr4, Model};
     use crate::mem::PhysMem;
+
+    #[test]
+    fn a_fault_loop_still_returns_from_run() {
+        use crate::cpu::segment::attr;
+        use crate::cpu::{OpenBus, RunExit};
+        // UD2 at 0000:0100 and the #UD vector pointing back at it: every delivery faults
+        // again without retiring an instruction, yet `run` must return.
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(1 << 20).unwrap());
+        cpu.segs[sreg::CS as usize] = Segment::from_cache(0, 0, 0xFFFF, attr::CODE_RX);
+        cpu.segs[sreg::SS as usize] = Segment::real(0);
+        cpu.update_mode();
+        cpu.gpr[crate::cpu::reg::RSP as usize] = 0x8000;
+        cpu.mem
+            .write_bytes(6 * 4, &[0x00, 0x01, 0x00, 0x00])
+            .unwrap();
+        cpu.mem.write_bytes(0x100, &[0x0F, 0x0B]).unwrap();
+        cpu.set_rip(0x100);
+        assert_eq!(cpu.run(&mut OpenBus, 10), RunExit::Budget);
+        assert_eq!(cpu.rip(), 0x100);
+    }
 
     /// Flat protected mode with 32-bit paging: linear 0x10000-0x10FFF mapped, 0xF000 not.
     fn paged() -> Cpu {

@@ -229,9 +229,11 @@ impl Cpu {
         self.write::<W>(op.seg, off, v)
     }
 
-    /// The fault a segment-limit or rights violation on `seg` raises.
+    /// The fault a segment-limit or rights violation on `seg` raises. The 80286 in real mode
+    /// raises interrupt 13 (segment overrun) for every segment, SS included (the recorded
+    /// vectors: a word at SS:FFFF, POP at SP = FFFF).
     pub fn seg_fault(&self, seg: u8) -> Fault {
-        if seg == sreg::SS {
+        if seg == sreg::SS && !(self.model == Model::I80286 && self.mode == Mode::Real) {
             Fault::ss(0)
         } else {
             Fault::GP0
@@ -314,5 +316,22 @@ impl Cpu {
             self.write_lin(lin, 1, (v >> (8 * i)) & 0xFF, Privilege::Supervisor)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cpu::{sreg, Cpu, Fault, Model, U16};
+    use crate::mem::PhysMem;
+
+    #[test]
+    fn a_word_at_offset_ffff_is_a_segment_overrun() {
+        // A 386+ raises #SS for the stack segment; the 80286 raises interrupt 13 for all.
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(1 << 20).unwrap());
+        assert_eq!(cpu.read::<U16>(sreg::SS, 0xFFFF), Err(Fault::ss(0)));
+        assert_eq!(cpu.read::<U16>(sreg::DS, 0xFFFF), Err(Fault::GP0));
+        let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
+        assert_eq!(cpu.read::<U16>(sreg::SS, 0xFFFF), Err(Fault::GP0));
+        assert_eq!(cpu.write::<U16>(sreg::SS, 0xFFFF, 0), Err(Fault::GP0));
     }
 }

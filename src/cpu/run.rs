@@ -122,6 +122,11 @@ impl Cpu {
                 if !plain || self.block_ended() {
                     break;
                 }
+                // An uncached instruction (crossing a page) runs inside `find_block`: the
+                // budget must be checked before looking for the next block.
+                if self.icount >= self.stop_at {
+                    break;
+                }
                 let rip = self.rip();
                 let gen = self.tlb.gen;
                 id = match self.icache.follow(id, rip, gen) {
@@ -506,5 +511,28 @@ impl Cpu {
         d.op.len = d.op.len.max(1);
         self.exec_uncached(d.op);
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cpu::segment::attr;
+    use crate::cpu::{reg, sreg, Cpu, Model, OpenBus, Segment};
+    use crate::mem::PhysMem;
+
+    #[test]
+    fn the_budget_holds_before_an_instruction_that_crosses_a_page() {
+        // A cached block of seven `add al, 1` ends at 0xFFE, where mov ax, 0x1234 crosses the
+        // page end and runs uncached: a budget of seven must not run it.
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(1 << 20).unwrap());
+        cpu.segs[sreg::CS as usize] = Segment::from_cache(0, 0, 0xFFFF, attr::CODE_RX);
+        cpu.update_mode();
+        let mut code = [0x04, 0x01].repeat(7);
+        code.extend_from_slice(&[0xB8, 0x34, 0x12]);
+        cpu.mem.write_bytes(0xFF0, &code).unwrap();
+        cpu.set_rip(0xFF0);
+        cpu.run(&mut OpenBus, 7);
+        assert_eq!(cpu.rip(), 0xFFE);
+        assert_eq!(cpu.gpr[reg::RAX as usize], 7);
     }
 }

@@ -385,7 +385,7 @@ fn stos_bulk<W: Width, const A: u8>(cpu: &mut Cpu, cur: &mut Cursor, max: u64) -
 }
 
 /// MOVS: `ES:[rDI] = seg:[rSI]`.
-fn movs<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+pub(crate) fn movs<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let cur = Cursor::new::<W, A>(cpu);
     string::<A, K, false, true, true>(
         cpu,
@@ -403,7 +403,7 @@ fn movs<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
 }
 
 /// STOS: `ES:[rDI] = rAX`.
-fn stos<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+pub(crate) fn stos<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let cur = Cursor::new::<W, A>(cpu);
     string::<A, K, false, false, true>(cpu, op, cur, stos_bulk::<W, A>, |cpu, cur| {
         let v = W::get(cpu, reg::RAX);
@@ -414,7 +414,7 @@ fn stos<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
 }
 
 /// LODS: `rAX = seg:[rSI]`.
-fn lods<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+pub(crate) fn lods<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let cur = Cursor::new::<W, A>(cpu);
     string::<A, K, false, true, false>(cpu, op, cur, no_bulk, |cpu, cur| {
         let v = cpu.read::<W>(op.seg, cur.si)?;
@@ -494,7 +494,7 @@ fn cmp_bulk<W: Width, const A: u8, const K: u8, const SCAS: bool>(
 }
 
 /// CMPS: the flags of `seg:[rSI] - ES:[rDI]`.
-fn cmps<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+pub(crate) fn cmps<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let cur = Cursor::new::<W, A>(cpu);
     string::<A, K, true, true, true>(
         cpu,
@@ -514,7 +514,7 @@ fn cmps<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
 }
 
 /// SCAS: the flags of `rAX - ES:[rDI]`.
-fn scas<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+pub(crate) fn scas<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let cur = Cursor::new::<W, A>(cpu);
     string::<A, K, true, false, true>(
         cpu,
@@ -541,7 +541,7 @@ fn io_runs<const A: u8, const K: u8>(cpu: &Cpu) -> bool {
 
 /// INS: `ES:[rDI] = port DX`. The destination is checked before the port is read, so a
 /// faulting store does not lose the device's data.
-fn ins<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+pub(crate) fn ins<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let port = cpu.gpr[reg::RDX as usize] as u16;
     if io_runs::<A, K>(cpu) {
         // The I/O permission does not change between iterations: checked once.
@@ -572,7 +572,7 @@ fn probe_es<W: Width>(cpu: &mut Cpu, off: u64) -> R {
 }
 
 /// OUTS: port DX = `seg:[rSI]`.
-fn outs<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
+pub(crate) fn outs<W: Width, const A: u8, const K: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let port = cpu.gpr[reg::RDX as usize] as u16;
     if io_runs::<A, K>(cpu) {
         cpu.io_permission(port, W::BYTES as u8)?;

@@ -107,8 +107,10 @@ impl Cpu {
         who: Privilege,
     ) -> Result<Translation, Fault> {
         if !self.cr0.contains(Cr0::PG) {
+            // The address mask (A20 gate, or the 20/24-bit bus of the 8086/80286) applies
+            // without paging too.
             return Ok(Translation {
-                phys: lin & 0xFFFF_FFFF & !0xFFF,
+                phys: lin & 0xFFFF_FFFF & self.mem.addr_mask() & !0xFFF,
                 user: true,
                 writable: true,
                 nx: false,
@@ -453,6 +455,17 @@ mod tests {
         let mut b = [0u8; 8];
         c.mem.read_bytes(addr, &mut b);
         u64::from_le_bytes(b)
+    }
+
+    #[test]
+    fn without_paging_the_address_mask_applies() {
+        // An 8086 has 20 address lines: FFFF:0010 is physical 0 (the vectors record it).
+        let mut c = Cpu::new(Model::I8086, PhysMem::new(1 << 20).unwrap());
+        c.mem.set_addr_mask(0xF_FFFF);
+        let t = c
+            .translate(0x10_0010, Access::Write, Privilege::Supervisor)
+            .unwrap();
+        assert_eq!(t.phys, 0);
     }
 
     #[test]
