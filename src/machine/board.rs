@@ -15,6 +15,7 @@ use crate::dev::pit::Pit;
 use crate::dev::port92::Port92;
 use crate::dev::rtc::Rtc;
 use crate::dev::uart::Uart;
+use crate::dev::vga::Vga;
 use crate::mem::PhysMem;
 
 use super::clock::{Clock, Timer};
@@ -35,6 +36,7 @@ enum PortDev {
     Uart(u8),
     Debug,
     FwCfg,
+    Vga,
 }
 
 /// Port ranges (half-open) and the device that decodes them: the I/O map of the PC.
@@ -52,6 +54,11 @@ const PORT_MAP: &[(u16, u16, PortDev)] = &[
     (0xF4, 0xF8, PortDev::Debug),     // isa-debug-exit
     (0x2E8, 0x2F0, PortDev::Uart(3)), // COM4
     (0x2F8, 0x300, PortDev::Uart(1)), // COM2
+    (0x3B4, 0x3B6, PortDev::Vga),     // VGA CRTC (monochrome addresses)
+    (0x3BA, 0x3BB, PortDev::Vga),     // VGA input status 1 (monochrome)
+    (0x3C0, 0x3D0, PortDev::Vga),     // VGA attribute, sequencer, DAC, graphics
+    (0x3D4, 0x3D6, PortDev::Vga),     // VGA CRTC (colour addresses)
+    (0x3DA, 0x3DB, PortDev::Vga),     // VGA input status 1 (colour)
     (0x3E8, 0x3F0, PortDev::Uart(2)), // COM3
     (0x3F8, 0x400, PortDev::Uart(0)), // COM1
     (0x4D0, 0x4D2, PortDev::Pic),     // ELCR (edge/level control)
@@ -108,6 +115,8 @@ pub struct Board {
     pub hpet: Hpet,
     /// QEMU's firmware configuration interface.
     pub fw_cfg: FwCfg,
+    /// The VGA in text mode.
+    pub vga: Vga,
     ports: Box<[PortDev]>,
     /// Virtual time of the access being served.
     now: u64,
@@ -159,6 +168,7 @@ impl Board {
             ioapic: IoApic::new(),
             hpet: Hpet::new(),
             fw_cfg,
+            vga: Vga::new(),
             ports,
             now: 0,
             a20: true,
@@ -361,6 +371,7 @@ impl Bus for Board {
             PortDev::Uart(i) => self.uarts[i as usize].io_read(&mut ctx, port, size),
             PortDev::Debug => self.debug.io_read(&mut ctx, port, size),
             PortDev::FwCfg => self.fw_cfg.io_read(&mut ctx, port, size),
+            PortDev::Vga => self.vga.io_read(&mut ctx, port, size),
             PortDev::None => ones(size) as u32,
         };
         self.after_access(mem);
@@ -378,6 +389,7 @@ impl Bus for Board {
             PortDev::Uart(i) => self.uarts[i as usize].io_write(&mut ctx, port, size, value),
             PortDev::Debug => self.debug.io_write(&mut ctx, port, size, value),
             PortDev::FwCfg => self.fw_cfg.io_write(&mut ctx, port, size, value),
+            PortDev::Vga => self.vga.io_write(&mut ctx, port, size, value),
             PortDev::None => {}
         }
         self.after_access(mem);

@@ -10,8 +10,9 @@ use crate::Error;
 pub const LOW_RAM_END: u64 = 0xC000_0000;
 /// Where the VGA window and the option/BIOS ROM area start (RAM stops here in e820's eyes).
 pub const EBDA: u64 = 0x9_FC00;
-/// The legacy VGA window.
-pub const VGA: std::ops::Range<u64> = 0xA_0000..0xC_0000;
+/// The legacy VGA graphics window (the colour text buffer above it is plain RAM, see
+/// `dev::vga`).
+pub const VGA: std::ops::Range<u64> = 0xA_0000..0xB_8000;
 /// The BIOS area the e820 map reports as reserved.
 pub const BIOS: std::ops::Range<u64> = 0xF_0000..0x10_0000;
 /// The APIC/HPET MMIO area reported as reserved.
@@ -131,6 +132,7 @@ mod tests {
         let m = memory(mem).unwrap();
         assert_eq!(m.read_u8(LOW_RAM_END), None, "the PCI hole is not RAM");
         assert_eq!(m.read_u8(1 << 32), Some(0));
-        assert_eq!(m.read_u8(0xB8000), None, "the VGA window is MMIO");
+        assert_eq!(m.read_u8(0xA0000), None, "the VGA graphics window is MMIO");
+        assert_eq!(m.read_u8(0xB8000), Some(0), "the text buffer is memory");
     }
 }

@@ -95,6 +95,12 @@ pub trait Host {
     fn serial_in(&mut self, port: usize) -> Vec<u8>;
     /// Whether the host wants the machine to stop (Ctrl-C).
     fn stop_requested(&mut self) -> bool;
+    /// Whether the host wants a new frame of the screen now (it decides its own rate).
+    fn display_due(&mut self) -> bool {
+        false
+    }
+    /// A frame of the VGA text screen.
+    fn display(&mut self, _frame: &crate::dev::vga::TextFrame) {}
 }
 
 /// Instructions per run slice when no timer is due sooner: bounds how late host input and
@@ -233,6 +239,14 @@ impl Machine {
     }
 
     fn flush_output(&mut self, host: &mut dyn Host) {
+        if host.display_due() {
+            use crate::dev::vga::{TEXT_BASE, TEXT_SIZE};
+            if let Some(text) = self.cpu.mem.ram_slice(TEXT_BASE, TEXT_SIZE) {
+                if let Some(frame) = self.board.vga.frame(text) {
+                    host.display(&frame);
+                }
+            }
+        }
         let con = self.board.debug.take_console();
         if !con.is_empty() {
             host.debugcon_out(&con);
