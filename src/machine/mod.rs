@@ -1,6 +1,8 @@
 //! The PC: one CPU, guest memory, the board's devices and the virtual clock, and the run loop
 //! that moves them forward together. Host front ends talk to it through [`Host`].
 
+pub mod acpi;
+pub mod aml;
 pub mod board;
 pub mod boot;
 pub mod clock;
