@@ -7,7 +7,7 @@
 //! References: PCI Local Bus Specification 3.0 §3.2.2.3.2 (configuration mechanism #1) and
 //! §6.1–6.2 (the type-0 header, command and status registers, §6.2.5.1 base address
 //! registers and their sizing); Intel 82441FX PMC datasheet (290549) §3 (PAM0–PAM6 at
-//! 0x59–0x5F, SMRAM at 0x72); Intel 82371FB/SB PIIX3 datasheet (290550) §2.2 (PIRQRC[A:D] at
+//! 0x59–0x5F, SMRAM at 0x72); Intel 82371FB/SB PIIX3 datasheet (290550) §2.2 (PIRQRC\[A:D\] at
 //! 0x60–0x63, reset 0x80) and §2.1.3 (reset control register at 0xCF9); Intel 82371AB PIIX4
 //! datasheet (290562) §3.4 (function 3: PMBA at 0x40, PMREGMISC at 0x80, SMBBA at 0x90).
 //!
@@ -105,7 +105,7 @@ const STS_W1C: u16 = STS_DATA_PARITY
 pub const I440FX_PAM0: u8 = 0x59;
 /// 82441FX: SMRAM control (reset 0x02: C_BASE_SEG = 010, the A-segment).
 pub const I440FX_SMRAM: u8 = 0x72;
-/// PIIX3 function 0: PIRQRC[A] (PIRQA#–PIRQD# routing at 0x60–0x63).
+/// PIIX3 function 0: PIRQRC\[A\] (PIRQA#–PIRQD# routing at 0x60–0x63).
 pub const PIIX3_PIRQRC: u8 = 0x60;
 /// PIRQRC bit 7: routing disabled.
 pub const PIRQRC_DISABLE: u8 = 0x80;
@@ -295,7 +295,7 @@ pub fn i440fx() -> PciFunction {
 }
 
 /// The PIIX3 PCI-to-ISA bridge, function 0 of a multi-function device (8086:7000, class
-/// 0601, header type 0x80). I/O, memory and bus master are hardwired on; PIRQRC[A:D] start
+/// 0601, header type 0x80). I/O, memory and bus master are hardwired on; PIRQRC\[A:D\] start
 /// disabled (0x80), as QEMU resets them.
 pub fn piix3_isa() -> PciFunction {
     let mut f = PciFunction::new(
@@ -759,7 +759,7 @@ mod tests {
 
     #[test]
     fn piix3_pirq_routing_resets_disabled_and_follows_writes() {
-        // PIRQRC[A:D] reset to 0x80 (routing disabled); bits 6:4 are reserved.
+        // PIRQRC\[A:D\] reset to 0x80 (routing disabled); bits 6:4 are reserved.
         let mut io = Io::new();
         assert_eq!(io.cfg_read(1, 0, PIIX3_PIRQRC, 4), 0x8080_8080);
         assert_eq!(io.pci.pirq_route(0), None);

@@ -66,7 +66,7 @@ const PORT_MAP: &[(u16, u16, PortDev)] = &[
 
 /// Where the PIIX4's PM I/O space (the ACPI registers) starts: PMBA as firmware leaves it
 /// and the FADT says (QEMU's value). It moves with PMBA: the board overlays it on
-/// [`PORT_MAP`] wherever the guest puts it (never over the PCI configuration ports).
+/// the port map wherever the guest puts it (never over the PCI configuration ports).
 pub const PM_BASE: u16 = 0x600;
 
 /// The I/O APIC's MMIO window.
