@@ -13,8 +13,9 @@ pub const EBDA: u64 = 0x9_FC00;
 /// The legacy VGA graphics window (the colour text buffer above it is plain RAM, see
 /// `dev::vga`).
 pub const VGA: std::ops::Range<u64> = 0xA_0000..0xB_8000;
-/// The BIOS area the e820 map reports as reserved.
-pub const BIOS: std::ops::Range<u64> = 0xF_0000..0x10_0000;
+/// The BIOS area the e820 map reports as reserved: the upper BIOS (0xF0000) and, below it,
+/// the 64 KiB where the board writes its ACPI tables (`machine::acpi::TABLES_BASE`).
+pub const BIOS: std::ops::Range<u64> = 0xE_0000..0x10_0000;
 /// The APIC/HPET MMIO area reported as reserved.
 pub const LAPIC_IOAPIC: [std::ops::Range<u64>; 3] = [
     0xFEC0_0000..0xFEC0_1000,
@@ -115,6 +116,16 @@ mod tests {
             }
         );
         assert!(map.iter().all(|e| e.addr + e.size <= 1 << 32));
+        assert_eq!(
+            map[2],
+            E820Entry {
+                addr: 0xE_0000,
+                size: 0x2_0000,
+                kind: e820::RESERVED
+            },
+            "the ACPI tables and the BIOS area are reserved"
+        );
+        assert!(BIOS.contains(&super::super::acpi::TABLES_BASE));
     }
 
     #[test]
