@@ -181,3 +181,43 @@ fn two_runs_are_identical() {
     assert_eq!(a.0, Exit::DebugExit(1));
     assert_eq!(a, b, "same guest, same output, same instruction count");
 }
+
+#[test]
+fn hlt_wakes_for_a_timer_programmed_in_the_same_slice() {
+    // A far deadline exists (PIT counter 0 at its longest period, about 55 ms, its IRQ
+    // masked); then the guest arms the local APIC timer for 2 ms, beyond the end of the
+    // machine's run slice (so arming it does not cut the slice short), and halts at once.
+    // HLT must skip only to the APIC's deadline, not to the deadlines known when the slice
+    // began.
+    let mut m = machine(
+        |a| {
+            outb(a, 0x43, 0x34)?;
+            outb(a, 0x40, 0xFF)?;
+            outb(a, 0x40, 0xFF)?;
+            // Let the PIT's first clock edges pass: its next deadline is then ~55 ms away.
+            a.mov(ecx, 1000)?;
+            let mut spin = a.create_label();
+            a.set_label(&mut spin)?;
+            a.dec(ecx)?;
+            a.jnz(spin)?;
+            a.mov(dword_ptr(0xFEE0_00F0u64), 0x1FF)?; // SVR: APIC on
+            a.mov(dword_ptr(0xFEE0_03E0u64), 0xB)?; // divide by 1
+            a.mov(dword_ptr(0xFEE0_0320u64), 0x40)?; // one-shot, vector 0x40
+            a.mov(dword_ptr(0xFEE0_0380u64), 2_000_000)?; // 2 ms
+            a.sti()?;
+            a.hlt()?;
+            outb(a, 0xF4, 0)
+        },
+        Some((0x40, &|a: &mut CodeAssembler| {
+            a.mov(dword_ptr(0xFEE0_00B0u64), 0)?;
+            a.iretd()
+        })),
+    );
+    let mut host = Recorder::default();
+    assert_eq!(m.run(&mut host), Exit::DebugExit(1));
+    assert!(
+        (2_000_000..2_100_000).contains(&m.now()),
+        "woke at {} ns, not at the APIC timer's 2 ms",
+        m.now()
+    );
+}
