@@ -60,17 +60,32 @@ impl Host for Recorder {
 
 /// Boots `image` as the file `file` of `test-roms/` with that rom's options, and runs it.
 fn boot_image(file: &str, image: &[u8]) -> (Exit, Recorder, Machine) {
+    boot_custom(file, image, roms::MEMORY, &|_| {})
+}
+
+/// Boots `image` as `file` with `memory` bytes of RAM and the rom's options as `edit` leaves
+/// them, and runs it.
+fn boot_custom(
+    file: &str,
+    image: &[u8],
+    memory: u64,
+    edit: &dyn Fn(&mut BootOptions),
+) -> (Exit, Recorder, Machine) {
     let r = rom(file);
     let mut m = Machine::new(MachineConfig {
-        memory: roms::MEMORY,
+        memory,
         rtc_start: RTC_START,
         max_instructions: Some(MAX_INSTRUCTIONS),
         ..MachineConfig::default()
     })
     .unwrap();
     let data = |f: &str| (dir().join(f), build(f));
-    let opts = BootOptions {
-        cmdline: if r.append { roms::APPEND.to_string() } else { String::new() },
+    let mut opts = BootOptions {
+        cmdline: if r.append {
+            roms::APPEND.to_string()
+        } else {
+            String::new()
+        },
         initrd: r.initrd.map(data),
         modules: r
             .modules
@@ -82,6 +97,7 @@ fn boot_image(file: &str, image: &[u8]) -> (Exit, Recorder, Machine) {
             .collect(),
         linux_64bit_entry: false,
     };
+    edit(&mut opts);
     m.boot(&dir().join(file), image, &opts)
         .unwrap_or_else(|e| panic!("{file}: {e}"));
     let mut host = Recorder::default();
@@ -91,9 +107,20 @@ fn boot_image(file: &str, image: &[u8]) -> (Exit, Recorder, Machine) {
 
 /// Builds and boots test kernel `file`; it must pass.
 fn run_pass(file: &str) -> Recorder {
+    let r = rom(file);
+    assert_eq!(
+        r.ending,
+        Some(roms::Ending::Pass),
+        "{file} is not a test kernel"
+    );
     let (exit, host, m) = boot_image(file, &build(file));
     let log = String::from_utf8_lossy(&host.debugcon);
-    println!("{file}: {} instructions, {} ns virtual:\n{log}", m.cpu.icount, m.now());
+    println!(
+        "{file} ({}): {} instructions, {} ns virtual:\n{log}",
+        r.what,
+        m.cpu.icount,
+        m.now()
+    );
     assert_eq!(
         exit,
         Exit::DebugExit(1),
@@ -101,7 +128,10 @@ fn run_pass(file: &str) -> Recorder {
         m.cpu.icount,
         m.now()
     );
-    assert!(log.ends_with("all checks passed\n"), "{file} reported:\n{log}");
+    assert!(
+        log.ends_with("all checks passed\n"),
+        "{file} reported:\n{log}"
+    );
     host
 }
 
@@ -148,4 +178,135 @@ fn multiboot2_elf32_tags() {
 #[test]
 fn multiboot2_elf64_tags_then_long_mode() {
     run_pass("mb2-64.elf");
+}
+
+#[test]
+fn plain_elf32_flat_protected_mode() {
+    run_pass("elf32.elf");
+}
+
+#[test]
+fn plain_elf64_long_mode_identity_map() {
+    run_pass("elf64.elf");
+}
+
+#[test]
+fn pit_and_rtc_interrupts_through_the_8259() {
+    run_pass("pic.elf");
+}
+
+#[test]
+fn local_apic_timer_one_shot_periodic_tsc_deadline() {
+    run_pass("lapic.elf");
+}
+
+#[test]
+fn pit_and_hpet_through_the_ioapic() {
+    run_pass("ioapic.elf");
+}
+
+#[test]
+fn uart_probed_in_loopback_like_linux() {
+    let host = run_pass("uart.elf");
+    // Only the final line reached the wire: nothing sent in loopback did.
+    assert_eq!(
+        String::from_utf8_lossy(&host.serial),
+        "uart: COM1 is a 16550A\n"
+    );
+}
+
+#[test]
+fn handmade_bzimage_boot_params() {
+    run_pass("linux.bzimage");
+}
+
+#[test]
+fn demo_kernel_prints_its_banner_modes_and_ticks_then_halts() {
+    assert_eq!(rom("demo.elf").ending, Some(roms::Ending::Halt));
+    let (exit, host, m) = boot_image("demo.elf", &build("demo.elf"));
+    let out = String::from_utf8_lossy(&host.serial).into_owned();
+    println!("{out}");
+    assert_eq!(exit, Exit::Halted, "the demo ends with CLI; HLT:\n{out}");
+    assert_eq!(exit.status(), 0);
+    for want in [
+        "vx86 demo kernel",
+        "cpu:     vx86 virtual x86-64 processor",
+        "memory:  128 MiB of RAM",
+        "I/O APIC with 24 pins, HPET with 3 timers at 100 MHz",
+        "loader:  vx86 (multiboot 1)",
+        "[32-bit] entered from the loader in 32-bit protected mode",
+        "EFER.LME set",
+        "[64-bit] far jump",
+        "  tick 01/10 at 010.0",
+        "  tick 10/10 at 100.0",
+        "goodbye",
+    ] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
+    // Ten ticks of 10 ms of virtual time, and few instructions: HLT skips the idle time.
+    assert!(
+        (100_000_000..101_000_000).contains(&m.now()),
+        "virtual time {}",
+        m.now()
+    );
+    assert!(m.cpu.icount < 1_000_000, "{} instructions", m.cpu.icount);
+}
+
+#[test]
+fn demo_kernel_runs_identically_twice() {
+    // The committed image: the one `vx86 run` embeds.
+    let image = std::fs::read(dir().join("demo.elf")).unwrap();
+    let run = || {
+        let (exit, host, m) = boot_image("demo.elf", &image);
+        (exit, host.serial, m.cpu.icount, m.now())
+    };
+    let first = run();
+    let second = run();
+    assert_eq!(first.0, Exit::Halted);
+    assert!(!first.1.is_empty());
+    assert_eq!(
+        first, second,
+        "same kernel, same output and instruction count"
+    );
+}
+
+#[test]
+fn kernels_fail_when_the_boot_is_not_what_they_expect() {
+    // The checks are real: each kernel notices a machine or boot that differs from what
+    // the test configures, and says what.
+    type Edit = &'static dyn Fn(&mut BootOptions);
+    let cases: [(&str, u64, Edit, &str); 5] = [
+        ("mb1.elf", 64 << 20, &|_| {}, "FAIL: mem_upper (KiB)"),
+        (
+            "mb1.elf",
+            roms::MEMORY,
+            &|o| o.modules.swap(0, 1),
+            "FAIL: module 0 length",
+        ),
+        (
+            "mb2-32.elf",
+            roms::MEMORY,
+            &|o| o.modules.clear(),
+            "FAIL: tag types seen",
+        ),
+        (
+            "mb2-64.elf",
+            roms::MEMORY,
+            &|o| o.cmdline.push('!'),
+            "FAIL: cmdline tag",
+        ),
+        (
+            "linux.bzimage",
+            roms::MEMORY,
+            &|o| o.initrd = None,
+            "FAIL: ramdisk_size",
+        ),
+    ];
+    for (file, memory, edit, want) in cases {
+        let (exit, host, _) = boot_custom(file, &build(file), memory, edit);
+        let log = String::from_utf8_lossy(&host.debugcon);
+        let failed = Exit::DebugExit(u32::from(roms::rt::FAIL) << 1 | 1);
+        assert_eq!(exit, failed, "{file} should have failed:\n{log}");
+        assert!(log.contains(want), "{file} should report {want:?}:\n{log}");
+    }
 }

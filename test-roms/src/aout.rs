@@ -33,7 +33,11 @@ pub fn build() -> Result<Vec<u8>, IcedError> {
             0x1BAD_B002,
             "the multiboot header at header_addr (file offset 0 loaded at load_addr)",
         )?;
-        r.check_eq(dword_ptr(MARK), 0x444E_454C, "the marker before load_end_addr")?;
+        r.check_eq(
+            dword_ptr(MARK),
+            0x444E_454C,
+            "the marker before load_end_addr",
+        )?;
         r.check_eq(dword_ptr(MARK + 4), 0x444E_4521, "the marker's second half")?;
         for off in (0..16).step_by(4) {
             r.check_eq(
@@ -42,7 +46,11 @@ pub fn build() -> Result<Vec<u8>, IcedError> {
                 "file bytes after load_end_addr (must not be loaded: bss)",
             )?;
         }
-        r.check_eq(dword_ptr(var(200)), 0, "a dword of bss the kernel never wrote")?;
+        r.check_eq(
+            dword_ptr(var(200)),
+            0,
+            "a dword of bss the kernel never wrote",
+        )?;
         r.print("layout: loaded from load_addr to load_end_addr, bss zeroed to bss_end_addr\n")?;
 
         r.mov(ebx, dword_ptr(var(1)))?;

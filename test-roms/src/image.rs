@@ -95,11 +95,17 @@ impl Kernel {
         let mut img = vec![0u8; (CODE - BASE) as usize];
         for (addr, bytes) in &self.chunks {
             let off = (addr - BASE) as usize;
-            assert!(off >= img.len(), "chunk at {addr:#x} overlaps the previous one");
+            assert!(
+                off >= img.len(),
+                "chunk at {addr:#x} overlaps the previous one"
+            );
             img.resize(off, 0);
             img.extend_from_slice(bytes);
         }
-        assert!(BASE + img.len() as u64 <= super::rt::BSS, "the image runs into the bss");
+        assert!(
+            BASE + img.len() as u64 <= super::rt::BSS,
+            "the image runs into the bss"
+        );
         let image_len = img.len();
         match &self.boot {
             Boot::Plain => {}
@@ -119,7 +125,10 @@ impl Kernel {
             }
             Boot::Mb2(tags) => {
                 let h = mb2_header(tags);
-                assert!(MB_HEADER + h.len() <= (CODE - BASE) as usize, "header too long");
+                assert!(
+                    MB_HEADER + h.len() <= (CODE - BASE) as usize,
+                    "header too long"
+                );
                 put(&mut img, MB_HEADER, &h);
             }
         }
@@ -132,8 +141,17 @@ impl Kernel {
     fn write_elf(&self, img: &mut Vec<u8>, image_len: usize) {
         let (ehsize, phentsize) = if self.elf64 { (64, 56) } else { (52, 32) };
         let phnum = 1 + self.extra.len();
-        assert!(ehsize + phnum * phentsize <= MB_HEADER, "too many program headers");
-        let mut segs = vec![(0usize, BASE + self.vaddr_offset, BASE, image_len, END - BASE)];
+        assert!(
+            ehsize + phnum * phentsize <= MB_HEADER,
+            "too many program headers"
+        );
+        let mut segs = vec![(
+            0usize,
+            BASE + self.vaddr_offset,
+            BASE,
+            image_len,
+            END - BASE,
+        )];
         for s in &self.extra {
             // Keep p_offset congruent to p_vaddr modulo the 16-byte alignment.
             while img.len() % 16 != (s.vaddr % 16) as usize {
@@ -191,7 +209,11 @@ impl Kernel {
 /// A multiboot 1 header (Multiboot Specification 0.6.96 §3.1.1): magic, flags, checksum.
 pub fn mb1_header(flags: u32) -> Vec<u8> {
     let mut h = Vec::new();
-    for v in [MB1_MAGIC, flags, 0u32.wrapping_sub(MB1_MAGIC).wrapping_sub(flags)] {
+    for v in [
+        MB1_MAGIC,
+        flags,
+        0u32.wrapping_sub(MB1_MAGIC).wrapping_sub(flags),
+    ] {
         h.extend_from_slice(&v.to_le_bytes());
     }
     h

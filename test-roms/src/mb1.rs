@@ -17,18 +17,25 @@ const FLAGS: u32 = 1 | 1 << 2 | 1 << 3 | 1 << 6 | 1 << 9;
 /// Builds `mb1.elf`.
 pub fn build() -> Result<Vec<u8>, IcedError> {
     let code = rt::assemble(32, Out::E9, CODE, |r| {
-    r.mov(dword_ptr(var(0)), eax)?;
-    r.mov(dword_ptr(var(1)), ebx)?;
-    r.init_stack()?;
-    r.setup_idt()?;
-    r.print("mb1: multiboot 1 ELF32 kernel\n")?;
-    r.check_eq(dword_ptr(var(0)), 0x2BAD_B002, "EAX: the boot loader magic")?;
-    check_entry_state(r)?;
-    check_info(r)?;
-    mbcheck::check_a20(r)?;
-    r.pass("mb1")
+        r.mov(dword_ptr(var(0)), eax)?;
+        r.mov(dword_ptr(var(1)), ebx)?;
+        r.init_stack()?;
+        r.setup_idt()?;
+        r.print("mb1: multiboot 1 ELF32 kernel\n")?;
+        r.check_eq(dword_ptr(var(0)), 0x2BAD_B002, "EAX: the boot loader magic")?;
+        check_entry_state(r)?;
+        check_info(r)?;
+        mbcheck::check_a20(r)?;
+        r.pass("mb1")
     })?;
-    Ok(Kernel::new(false, Boot::Mb1 { flags: 1 << 1 | 1 << 0 }, code).build())
+    Ok(Kernel::new(
+        false,
+        Boot::Mb1 {
+            flags: 1 << 1 | 1 << 0,
+        },
+        code,
+    )
+    .build())
 }
 
 fn check_info(r: &mut Rt) -> R {
@@ -56,8 +63,16 @@ fn check_info(r: &mut Rt) -> R {
         r.mov(edi, dword_ptr(edx + e + 4))?;
         check_module(r, i)?;
         r.mov(esi, dword_ptr(edx + e + 8))?;
-        r.check_suffix(esi, &format!("{file} {args}"), &format!("module {i} string"))?;
-        r.check_eq(dword_ptr(edx + e + 12), 0, &format!("module {i} reserved field"))?;
+        r.check_suffix(
+            esi,
+            &format!("{file} {args}"),
+            &format!("module {i} string"),
+        )?;
+        r.check_eq(
+            dword_ptr(edx + e + 12),
+            0,
+            &format!("module {i} reserved field"),
+        )?;
         r.print(&format!("module {i}: page-aligned, contents and string \""))?;
         r.print_at(esi)?;
         r.print("\" as given\n")?;

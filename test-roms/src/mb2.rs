@@ -36,7 +36,13 @@ fn header_tags() -> Vec<(u16, u16, Vec<u8>)> {
         (
             1,
             0,
-            dwords(&[tag::CMDLINE, tag::LOADER_NAME, tag::MODULE, tag::BASIC_MEMINFO, tag::MMAP]),
+            dwords(&[
+                tag::CMDLINE,
+                tag::LOADER_NAME,
+                tag::MODULE,
+                tag::BASIC_MEMINFO,
+                tag::MMAP,
+            ]),
         ),
         (6, 0, Vec::new()),
         (5, 1, dwords(&[0, 0, 0])),
@@ -104,7 +110,13 @@ fn check_tags(r: &mut Rt) -> R {
     r.mov(ecx, dword_ptr(esi + 4))?;
     r.cmp(eax, tag::END)?;
     r.je(end)?;
-    for t in [tag::CMDLINE, tag::LOADER_NAME, tag::MODULE, tag::BASIC_MEMINFO, tag::MMAP] {
+    for t in [
+        tag::CMDLINE,
+        tag::LOADER_NAME,
+        tag::MODULE,
+        tag::BASIC_MEMINFO,
+        tag::MMAP,
+    ] {
         let mut other = r.label();
         r.cmp(eax, t)?;
         r.jne(other)?;
@@ -134,9 +146,15 @@ fn check_tags(r: &mut Rt) -> R {
     r.sub(eax, ebx)?;
     r.cmp(eax, dword_ptr(ebx))?;
     r.fail_unless_equal("total_size: the end tag is not the last 8 bytes")?;
-    let want = [tag::CMDLINE, tag::LOADER_NAME, tag::MODULE, tag::BASIC_MEMINFO, tag::MMAP]
-        .iter()
-        .fold(0u32, |m, t| m | 1 << t);
+    let want = [
+        tag::CMDLINE,
+        tag::LOADER_NAME,
+        tag::MODULE,
+        tag::BASIC_MEMINFO,
+        tag::MMAP,
+    ]
+    .iter()
+    .fold(0u32, |m, t| m | 1 << t);
     r.check_eq(dword_ptr(var(2)), want, "tag types seen (bit per type)")?;
     r.check_eq(dword_ptr(var(3)), MODULES.len() as u32, "module tags")?;
     r.print("tags: exactly cmdline, boot loader name, 2 modules, basic meminfo, mmap, end\n")
@@ -170,8 +188,14 @@ fn check_tag(r: &mut Rt, t: u32) -> R {
                 r.pop(esi)?;
                 r.lea(edi, ptr(esi + 16))?;
                 r.check_str(edi, args, &format!("module {i} string"))?;
-                r.check_eq(ecx, 16 + args.len() as u32 + 1, &format!("module {i} tag size"))?;
-                r.print(&format!("module {i}: page-aligned, contents and string \"{args}\" as given\n"))?;
+                r.check_eq(
+                    ecx,
+                    16 + args.len() as u32 + 1,
+                    &format!("module {i} tag size"),
+                )?;
+                r.print(&format!(
+                    "module {i}: page-aligned, contents and string \"{args}\" as given\n"
+                ))?;
                 r.jmp(done)?;
                 r.set(&mut other)?;
             }
@@ -232,7 +256,11 @@ fn long_mode(r: &mut Rt) -> R {
     r.mov(dword_ptr(rbx), 1)?;
     r.mov(eax, dword_ptr(rbx + 0x10))?;
     r.and(eax, 0xFF)?;
-    r.check_eq(eax, 0x20, "[64-bit] I/O APIC version, read through the identity map")?;
+    r.check_eq(
+        eax,
+        0x20,
+        "[64-bit] I/O APIC version, read through the identity map",
+    )?;
     r.print("[64-bit] EFER.LMA set, boot information and MMIO reachable\n")?;
     r.pass("mb2-64")
 }

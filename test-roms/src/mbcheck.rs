@@ -22,7 +22,10 @@ pub fn mem_lower_upper() -> (u32, u32) {
             .find(|e| e.kind == 1 && e.addr <= a && a < e.addr + e.size)
             .map_or(0, |e| e.addr + e.size - a)
     };
-    ((ram_at(0).min(0xA_0000) / 1024) as u32, (ram_at(0x10_0000) / 1024) as u32)
+    (
+        (ram_at(0).min(0xA_0000) / 1024) as u32,
+        (ram_at(0x10_0000) / 1024) as u32,
+    )
 }
 
 /// The map as dwords of 24-byte entries: base, length, type, then `fourth` (multiboot 1
@@ -31,7 +34,14 @@ pub fn mb2_map() -> Vec<u32> {
     e820()
         .iter()
         .flat_map(|e| {
-            [e.addr as u32, (e.addr >> 32) as u32, e.size as u32, (e.size >> 32) as u32, e.kind, 0]
+            [
+                e.addr as u32,
+                (e.addr >> 32) as u32,
+                e.size as u32,
+                (e.size >> 32) as u32,
+                e.kind,
+                0,
+            ]
         })
         .collect()
 }
@@ -41,7 +51,14 @@ pub fn mb1_map() -> Vec<u32> {
     e820()
         .iter()
         .flat_map(|e| {
-            [20, e.addr as u32, (e.addr >> 32) as u32, e.size as u32, (e.size >> 32) as u32, e.kind]
+            [
+                20,
+                e.addr as u32,
+                (e.addr >> 32) as u32,
+                e.size as u32,
+                (e.size >> 32) as u32,
+                e.kind,
+            ]
         })
         .collect()
 }
@@ -85,7 +102,11 @@ pub fn check_entry_state(r: &mut Rt) -> R {
             want,
             &format!(
                 "{name} descriptor: flat, 4 GiB, 32-bit, present, {}",
-                if code { "read/execute code" } else { "read/write data" }
+                if code {
+                    "read/execute code"
+                } else {
+                    "read/write data"
+                }
             ),
         )?;
     }
@@ -125,7 +146,11 @@ pub fn check_upper_against_cmos(r: &mut Rt, reg: AsmRegister32) -> R {
     r.mov(eax, reg)?;
     r.sub(eax, ecx)?;
     r.pop(ecx)?;
-    r.check_eq(eax, 0, "mem_upper minus the CMOS's memory size (15 MiB + 0x34/0x35 * 64 KiB)")
+    r.check_eq(
+        eax,
+        0,
+        "mem_upper minus the CMOS's memory size (15 MiB + 0x34/0x35 * 64 KiB)",
+    )
 }
 
 /// A module the boot-information kernels expect: (bytes, file name).
@@ -140,7 +165,11 @@ pub fn check_module(r: &mut Rt, i: usize) -> R {
     let len = bytes.len() as u32;
     r.mov(eax, esi)?;
     r.and(eax, 0xFFF)?;
-    r.check_eq(eax, 0, &format!("module {i} start: page-aligned (offset in its page)"))?;
+    r.check_eq(
+        eax,
+        0,
+        &format!("module {i} start: page-aligned (offset in its page)"),
+    )?;
     r.check_range(
         esi,
         END as u32,
@@ -150,11 +179,25 @@ pub fn check_module(r: &mut Rt, i: usize) -> R {
     if i > 0 {
         r.mov(eax, esi)?;
         r.sub(eax, ebp)?;
-        r.check_range(eax, 0, 0x1000, &format!("module {i} start minus module {} end", i - 1))?;
+        r.check_range(
+            eax,
+            0,
+            0x1000,
+            &format!("module {i} start minus module {} end", i - 1),
+        )?;
     }
     r.mov(eax, edi)?;
     r.sub(eax, esi)?;
-    r.check_eq(eax, len, &format!("module {i} length (mod_end - mod_start)"))?;
-    r.check_fnv(esi, len, fnv1a(bytes), &format!("module {i} contents (FNV-1a)"))?;
+    r.check_eq(
+        eax,
+        len,
+        &format!("module {i} length (mod_end - mod_start)"),
+    )?;
+    r.check_fnv(
+        esi,
+        len,
+        fnv1a(bytes),
+        &format!("module {i} contents (FNV-1a)"),
+    )?;
     r.mov(ebp, edi)
 }

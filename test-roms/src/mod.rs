@@ -6,8 +6,6 @@
 //! `tests/test_roms.rs` rebuilds every file, checks that it matches the committed one, and
 //! boots each kernel in a `Machine`. See `test-roms/README.md`.
 
-#![allow(dead_code)]
-
 pub mod image;
 pub mod rt;
 
@@ -16,6 +14,7 @@ mod data;
 mod demo;
 mod elf;
 mod ioapic;
+mod irq;
 mod lapic;
 mod linux;
 mod mb1;
@@ -60,7 +59,11 @@ pub struct Rom {
     pub append: bool,
 }
 
-const fn kernel(file: &'static str, what: &'static str, build: fn() -> Result<Vec<u8>, IcedError>) -> Rom {
+const fn kernel(
+    file: &'static str,
+    what: &'static str,
+    build: fn() -> Result<Vec<u8>, IcedError>,
+) -> Rom {
     Rom {
         file,
         what,
@@ -84,7 +87,11 @@ pub fn all() -> Vec<Rom> {
         },
         Rom {
             ending: None,
-            ..kernel(data::B, "module B / initrd: 5000 bytes of a pattern", data::b)
+            ..kernel(
+                data::B,
+                "module B / initrd: 5000 bytes of a pattern",
+                data::b,
+            )
         },
         Rom {
             ending: Some(Ending::Halt),
@@ -97,28 +104,68 @@ pub fn all() -> Vec<Rom> {
         },
         Rom {
             append: true,
-            ..kernel("mb1-aout.bin", "multiboot 1 a.out kludge: load layout", aout::build)
+            ..kernel(
+                "mb1-aout.bin",
+                "multiboot 1 a.out kludge: load layout",
+                aout::build,
+            )
         },
         Rom {
             modules: MODULES,
             append: true,
-            ..kernel("mb2-32.elf", "multiboot 2 ELF32: boot information tags", mb2::build32)
+            ..kernel(
+                "mb2-32.elf",
+                "multiboot 2 ELF32: boot information tags",
+                mb2::build32,
+            )
         },
         Rom {
             modules: MODULES,
             append: true,
-            ..kernel("mb2-64.elf", "multiboot 2 ELF64: tags, then 64-bit mode", mb2::build64)
+            ..kernel(
+                "mb2-64.elf",
+                "multiboot 2 ELF64: tags, then 64-bit mode",
+                mb2::build64,
+            )
         },
-        kernel("elf32.elf", "plain ELF32: flat protected mode", elf::build32),
-        kernel("elf64.elf", "plain ELF64: 64-bit mode, identity map", elf::build64),
-        kernel("pic.elf", "PIT IRQ 0 and RTC IRQ 8 through the 8259s", pic::build),
-        kernel("lapic.elf", "local APIC timer: one-shot, periodic, TSC-deadline", lapic::build),
-        kernel("ioapic.elf", "PIT and HPET through the I/O APIC, HPET legacy", ioapic::build),
-        kernel("uart.elf", "COM1 probed in loopback as Linux's 8250 driver does", uart::build),
+        kernel(
+            "elf32.elf",
+            "plain ELF32: flat protected mode",
+            elf::build32,
+        ),
+        kernel(
+            "elf64.elf",
+            "plain ELF64: 64-bit mode, identity map",
+            elf::build64,
+        ),
+        kernel(
+            "pic.elf",
+            "PIT IRQ 0 and RTC IRQ 8 through the 8259s",
+            pic::build,
+        ),
+        kernel(
+            "lapic.elf",
+            "local APIC timer: one-shot, periodic, TSC-deadline",
+            lapic::build,
+        ),
+        kernel(
+            "ioapic.elf",
+            "PIT and HPET through the I/O APIC, HPET legacy",
+            ioapic::build,
+        ),
+        kernel(
+            "uart.elf",
+            "COM1 probed in loopback as Linux's 8250 driver does",
+            uart::build,
+        ),
         Rom {
             initrd: Some(data::B),
             append: true,
-            ..kernel("linux.bzimage", "handmade bzImage: boot_params", linux::build)
+            ..kernel(
+                "linux.bzimage",
+                "handmade bzImage: boot_params",
+                linux::build,
+            )
         },
     ]
 }

@@ -44,10 +44,8 @@ pub const FAIL: u8 = 0x55;
 /// The isa-debug-exit port.
 pub const EXIT_PORT: u8 = 0xF4;
 
-/// Selectors of the GDT that [`Rt::enter_long_mode`] loads.
+/// Selectors of the GDT that [`Rt::enter_long_mode`] loads (0x08 is flat 32-bit code).
 pub mod sel {
-    /// Flat 32-bit code.
-    pub const CODE32: u16 = 0x08;
     /// Flat data.
     pub const DATA: u16 = 0x10;
     /// 64-bit code.
@@ -73,7 +71,12 @@ pub type R = Result<(), IcedError>;
 
 /// Assembles `bits`-bit code printing to `out` at `ip`, written by `f`. Runs `f` twice: the
 /// first pass learns where the labels land, the second writes their addresses into the code.
-pub fn assemble(bits: u32, out: Out, ip: u64, f: impl Fn(&mut Rt) -> R) -> Result<Vec<u8>, IcedError> {
+pub fn assemble(
+    bits: u32,
+    out: Out,
+    ip: u64,
+    f: impl Fn(&mut Rt) -> R,
+) -> Result<Vec<u8>, IcedError> {
     let mut first = Rt::new(bits, out)?;
     f(&mut first)?;
     let (_, addrs) = first.finish(ip)?;
@@ -81,7 +84,10 @@ pub fn assemble(bits: u32, out: Out, ip: u64, f: impl Fn(&mut Rt) -> R) -> Resul
     second.resolved = Some(addrs.clone());
     f(&mut second)?;
     let (code, again) = second.finish(ip)?;
-    assert_eq!(addrs, again, "the second pass laid the code out differently");
+    assert_eq!(
+        addrs, again,
+        "the second pass laid the code out differently"
+    );
     Ok(code)
 }
 
@@ -269,9 +275,20 @@ impl Rt {
     where
         CodeAssembler: CodeAsmMov<AsmRegister32, T>,
     {
+        self.print_hex_n(op, 8)
+    }
+
+    /// Prints the low `digits` hex digits of `op`.
+    pub fn print_hex_n<T>(&mut self, op: T, digits: u32) -> R
+    where
+        CodeAssembler: CodeAsmMov<AsmRegister32, T>,
+    {
         self.push_r(eax)?;
+        self.push_r(ecx)?;
         self.a.mov(eax, op)?;
+        mov_imm(&mut self.a, ecx, digits)?;
         self.a.call(self.r.put_hex)?;
+        self.pop_r(ecx)?;
         self.pop_r(eax)
     }
 
@@ -303,6 +320,22 @@ impl Rt {
         self.lea_label(esi, msg)?;
         self.a.jmp(self.r.fail_eq)?;
         self.set(&mut ok)
+    }
+
+    /// Fails unless the byte at `mem` is `expect`.
+    pub fn check_u8(&mut self, mem: AsmMemoryOperand, expect: u8, what: &str) -> R {
+        self.push_r(eax)?;
+        self.a.movzx(eax, byte_ptr(mem))?;
+        self.check_eq(eax, expect as u32, what)?;
+        self.pop_r(eax)
+    }
+
+    /// Fails unless the word at `mem` is `expect`.
+    pub fn check_u16(&mut self, mem: AsmMemoryOperand, expect: u16, what: &str) -> R {
+        self.push_r(eax)?;
+        self.a.movzx(eax, word_ptr(mem))?;
+        self.check_eq(eax, expect as u32, what)?;
+        self.pop_r(eax)
     }
 
     /// Fails unless `lo <= op <= hi` (unsigned), reporting in decimal.
@@ -372,7 +405,9 @@ impl Rt {
         self.set(&mut bad)?;
         self.pop_r(edi)?;
         self.pop_r(esi)?;
-        self.print(&format!("FAIL: {what}: expected a string ending in \"{suffix}\", got \""))?;
+        self.print(&format!(
+            "FAIL: {what}: expected a string ending in \"{suffix}\", got \""
+        ))?;
         self.print_at(r)?;
         self.print("\"\n")?;
         self.exit(FAIL)?;
@@ -486,11 +521,6 @@ impl Rt {
         self.exit(PASS)
     }
 
-    /// Calls routine `l`.
-    pub fn call_label(&mut self, l: CodeLabel) -> R {
-        self.a.call(l)
-    }
-
     /// Sets up the stack at [`STACK_TOP`].
     pub fn init_stack(&mut self) -> R {
         if self.bits == 64 {
@@ -572,11 +602,6 @@ impl Rt {
         }
     }
 
-    /// Reads the TSC's low half into EAX (virtual nanoseconds; EDX is clobbered).
-    pub fn tsc(&mut self) -> R {
-        self.a.rdtsc()
-    }
-
     /// Reprograms the 8259 pair: vectors `master`..+7 and `slave`..+7, cascade on IR2, all
     /// lines masked.
     pub fn pic_init(&mut self, master: u8, slave: u8) -> R {
@@ -638,7 +663,10 @@ impl Rt {
         self.a.mov(word_ptr(SCRATCH), 31)?;
         self.a.mov(dword_ptr(SCRATCH + 2), eax)?;
         self.a.lgdt(ptr(SCRATCH))?;
-        say(self, "[32-bit] GDT loaded with a 64-bit code segment (0x18)\n")?;
+        say(
+            self,
+            "[32-bit] GDT loaded with a 64-bit code segment (0x18)\n",
+        )?;
         self.a.mov(eax, cr4)?;
         self.a.or(eax, 1 << 5)?;
         self.a.mov(cr4, eax)?;
@@ -757,13 +785,19 @@ impl Rt {
         self.pop_r(eax)?;
         self.a.ret()?;
 
-        // put_hex: EAX, 8 digits.
+        // put_hex: the low ECX (1-8) hex digits of EAX.
         self.set(&mut r.put_hex)?;
         self.push_r(eax)?;
         self.push_r(ecx)?;
         self.push_r(edx)?;
         self.a.mov(edx, eax)?;
-        self.a.mov(ecx, 8)?;
+        // Bring the first digit to print to the top: rotate left by 32 - 4 * ECX.
+        self.push_r(ecx)?;
+        self.a.shl(ecx, 2)?;
+        self.a.neg(ecx)?;
+        self.a.add(ecx, 32)?;
+        self.a.rol(edx, cl)?;
+        self.pop_r(ecx)?;
         let mut digit = self.label();
         let mut dec = self.label();
         self.set(&mut digit)?;
@@ -875,6 +909,7 @@ impl Rt {
         self.print_label(s_fail, &r)?;
         self.a.call(r.puts)?;
         self.print_label(s_eq, &r)?;
+        self.a.mov(ecx, 8)?;
         self.a.call(r.put_hex)?;
         self.print_label(s_exp, &r)?;
         self.a.mov(eax, edx)?;
@@ -950,7 +985,11 @@ impl Rt {
         self.set(&mut r.exc_stubs)?;
         for v in 0u8..32 {
             let has_error = matches!(v, 8 | 10..=14 | 17 | 21 | 29 | 30);
-            let first: [u8; 2] = if has_error { [0x90, 0x90] } else { [0x6A, 0x00] };
+            let first: [u8; 2] = if has_error {
+                [0x90, 0x90]
+            } else {
+                [0x6A, 0x00]
+            };
             let rel = ((31 - v as i32) * STUB_SIZE as i32) as u32;
             let mut stub = vec![first[0], first[1], 0x6A, v, 0xE9];
             stub.extend_from_slice(&rel.to_le_bytes());
@@ -962,6 +1001,7 @@ impl Rt {
         let s_err = self.string(b", error code 0x");
         let s_at = self.string(b", at 0x");
         self.print_label(s_exc, &r)?;
+        self.a.mov(ecx, 8)?;
         let stack = self.m(esp);
         self.a.mov(eax, dword_ptr(stack))?;
         self.a.call(r.put_hex)?;
