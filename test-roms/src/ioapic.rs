@@ -8,7 +8,9 @@
 //!   TSC;
 //! - the HPET in legacy replacement mode: timer 0 periodic on pin 2 with the PIT still
 //!   running at 4 kHz, which must no longer reach pin 2 (ten periods of 0.5 ms exactly),
-//!   and timer 1 one-shot on pin 8 (the RTC's input) 200 µs after it is armed.
+//!   and timer 1 one-shot on pin 8 (the RTC's input) 200 µs after it is armed; then timer 0
+//!   through the 8259's IRQ 0 (and the local APIC's LINT0 virtual wire) with the I/O APIC
+//!   pins masked.
 
 use iced_x86::code_asm::*;
 
@@ -24,6 +26,7 @@ const PIT: u64 = 20;
 const HPET2: u64 = PIT + irq::SLOT;
 const LEGACY0: u64 = HPET2 + irq::SLOT;
 const LEGACY1: u64 = LEGACY0 + irq::SLOT;
+const LEGACY_PIC: u64 = LEGACY1 + irq::SLOT;
 /// Entry 20's low dword inside the first HPET interrupt.
 const REMOTE_IRR: u64 = 100;
 /// TSC when the HPET was enabled / timer 1 armed.
@@ -241,7 +244,6 @@ fn hpet_legacy(r: &mut Rt) -> R {
     r.mov(hpet(timer_cmp(1) + 4), 0)?;
     wait(r, LEGACY1, 1)?;
     r.mov(hpet(timer_conf(1)), 0)?;
-    r.mov(hpet(GEN_CONF), 0)?;
     check_interval(
         r,
         |r| {
@@ -256,5 +258,35 @@ fn hpet_legacy(r: &mut Rt) -> R {
         dword_ptr(var(LEGACY0)),
         11,
         "legacy timer 0 interrupts (no extra ones)",
+    )?;
+    hpet_legacy_pic(r)
+}
+
+/// Legacy replacement routes timer 0 to the 8259's IRQ 0 too: with pin 2 masked and IRQ 0
+/// unmasked, its interrupts come through the 8259 and the local APIC's LINT0 (ExtINT).
+fn hpet_legacy_pic(r: &mut Rt) -> R {
+    let h = handler(r, LEGACY_PIC, |r| r.outb(0x20, 0x20))?;
+    r.set_gate(0x20, h)?;
+    reset(r, LEGACY_PIC)?;
+    ioapic_route(r, 2, MASKED)?;
+    ioapic_route(r, 8, MASKED)?;
+    r.mov(hpet(timer_conf(0)), TN_ENB | TN_PERIODIC | TN_VAL_SET)?;
+    r.mov(eax, hpet(MAIN_CNT))?;
+    r.add(eax, 100_000)?;
+    r.mov(hpet(timer_cmp(0)), eax)?;
+    r.mov(hpet(timer_cmp(0) + 4), 0)?;
+    r.mov(hpet(timer_cmp(0)), 100_000)?;
+    r.outb(0x21, 0xFE)?;
+    wait(r, LEGACY_PIC, 6)?;
+    r.outb(0x21, 0xFF)?;
+    r.mov(hpet(timer_conf(0)), 0)?;
+    r.mov(hpet(GEN_CONF), 0)?;
+    check_ticks(
+        r,
+        LEGACY_PIC,
+        0,
+        5,
+        5_000_000,
+        "HPET legacy timer 0 through the 8259's IRQ 0, vector 0x20: 5 periods of 100000 ticks",
     )
 }

@@ -1,10 +1,12 @@
 //! `mb1.elf`: a multiboot 1 ELF32 kernel that checks its boot information (Multiboot
 //! Specification 0.6.96 §3.3) against what the test configured: the flags, mem_lower and
 //! mem_upper (and the CMOS's idea of the RAM size), the command line, both modules (start,
-//! end, string, contents), the memory map, and the boot loader name.
+//! end, string, contents), the memory map, and the boot loader name; then the board's
+//! fw_cfg (see [`super::fwcfg`]).
 
 use iced_x86::code_asm::*;
 
+use super::fwcfg;
 use super::image::{Boot, Kernel};
 use super::mbcheck::{self, check_entry_state, check_module};
 use super::rt::{self, var, Out, Rt, CODE, R};
@@ -25,6 +27,7 @@ pub fn build() -> Result<Vec<u8>, IcedError> {
         r.check_eq(dword_ptr(var(0)), 0x2BAD_B002, "EAX: the boot loader magic")?;
         check_entry_state(r)?;
         check_info(r)?;
+        fwcfg::check(r)?;
         mbcheck::check_a20(r)?;
         r.pass("mb1")
     })?;

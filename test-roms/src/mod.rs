@@ -13,6 +13,7 @@ mod aout;
 mod data;
 mod demo;
 mod elf;
+mod fwcfg;
 mod ioapic;
 mod irq;
 mod lapic;

@@ -6,7 +6,9 @@
 //! - the RTC's periodic interrupt on IRQ 8 through the slave and the cascade, at two rates
 //!   chosen with register A's rate select (1024 Hz and 8192 Hz), register C reporting IRQF
 //!   and PF in the handler (the first interrupt of each run may be one the 8259 latched
-//!   while masked, when setting PIE raised IRQF at once: periods count from the second).
+//!   while masked, when setting PIE raised IRQF at once: periods count from the second);
+//! - counter 2 gated and polled through port 0x61, as Linux calibrates the TSC;
+//! - the RTC's update-ended interrupt, a second apart, the seconds register one further.
 
 use iced_x86::code_asm::*;
 
@@ -36,7 +38,9 @@ pub fn build() -> Result<Vec<u8>, IcedError> {
         r.print("pic: PIT and RTC interrupts through the 8259A pair\n")?;
         r.pic_init(0x20, 0x28)?;
         pit(r)?;
+        pit_counter2(r)?;
         rtc(r)?;
+        rtc_update(r)?;
         r.pass("pic")
     })?;
     Ok(Kernel::new(false, Boot::Plain, code).build())
@@ -147,4 +151,96 @@ fn rtc(r: &mut Rt) -> R {
         r.check_eq(eax, 0xC0, "RTC register C in the handler: IRQF and PF")?;
     }
     Ok(())
+}
+
+/// Linux's TSC calibration (`pit_calibrate_tsc`): counter 2 in mode 0 with its gate opened
+/// through port 0x61, polling OUT2 in port 0x61 bit 5. OUT2 goes high N + 1 clocks after
+/// the count is written.
+fn pit_counter2(r: &mut Rt) -> R {
+    r.in_(al, 0x61)?;
+    r.and(al, !0x02u32 & 0xFF)?; // speaker off
+    r.or(al, 0x01)?; // gate 2 high
+    r.out(0x61, al)?;
+    r.outb(0x43, 0xB0)?; // counter 2, lobyte/hibyte, mode 0, binary
+    r.outb(0x42, (PIT_COUNT & 0xFF) as u8)?;
+    r.outb(0x42, (PIT_COUNT >> 8) as u8)?;
+    r.rdtsc()?;
+    r.mov(ecx, eax)?;
+    let mut poll = r.label();
+    r.set(&mut poll)?;
+    r.in_(al, 0x61)?;
+    r.test(al, 0x20)?;
+    r.jz(poll)?;
+    r.rdtsc()?;
+    r.sub(eax, ecx)?;
+    check_interval(
+        r,
+        |_| Ok(()),
+        irq::pit_ns(PIT_COUNT as u64 + 1),
+        irq::TOLERANCE_PPM,
+        "PIT counter 2 through port 0x61 (TSC calibration): OUT2 high after 1194 clocks",
+    )?;
+    r.in_(al, 0x61)?;
+    r.and(al, !0x03u32 & 0xFF)?;
+    r.out(0x61, al)
+}
+
+/// The RTC's update-ended interrupt: once a second, with UF in register C and the seconds
+/// register one further (BCD) after each.
+fn rtc_update(r: &mut Rt) -> R {
+    reset(r, RTC)?;
+    r.mov(dword_ptr(var(RTC_C)), 0)?;
+    r.outb(0x70, 0x0C)?; // clear the flags first: UF would raise IRQF at once
+    r.in_(al, 0x71)?;
+    cmos_write(r, 0x0B, |r| r.or(al, 0x10))?; // UIE
+    r.outb(0xA1, 0xFE)?;
+    r.outb(0x21, 0xFB)?;
+    wait(r, RTC, 1)?;
+    r.outb(0x70, 0x00)?;
+    r.in_(al, 0x71)?;
+    r.movzx(ebx, al)?;
+    wait(r, RTC, 2)?;
+    r.outb(0xA1, 0xFF)?;
+    r.outb(0x21, 0xFF)?;
+    cmos_write(r, 0x0B, |r| r.and(al, !0x10u32 & 0xFF))?;
+    check_ticks(
+        r,
+        RTC,
+        0,
+        1,
+        1_000_000_000,
+        "RTC update-ended interrupts on IRQ 8: 1 s apart",
+    )?;
+    r.mov(al, byte_ptr(var(RTC_C)))?;
+    r.and(eax, 0x90)?;
+    r.check_eq(eax, 0x90, "RTC register C in the handler: IRQF and UF")?;
+    // The seconds after the second update: the first's plus one, in BCD, modulo 60.
+    let mut wrap = r.label();
+    let mut nine = r.label();
+    let mut done = r.label();
+    r.mov(ecx, ebx)?;
+    r.cmp(ecx, 0x59)?;
+    r.je(wrap)?;
+    r.mov(eax, ecx)?;
+    r.and(eax, 0xF)?;
+    r.cmp(eax, 9)?;
+    r.je(nine)?;
+    r.inc(ecx)?;
+    r.jmp(done)?;
+    r.set(&mut nine)?;
+    r.add(ecx, 7)?;
+    r.jmp(done)?;
+    r.set(&mut wrap)?;
+    r.xor(ecx, ecx)?;
+    r.set(&mut done)?;
+    r.outb(0x70, 0x00)?;
+    r.in_(al, 0x71)?;
+    r.movzx(eax, al)?;
+    r.sub(eax, ecx)?;
+    r.check_eq(
+        eax,
+        0,
+        "RTC seconds after an update minus (the seconds before + 1, BCD)",
+    )?;
+    r.print("RTC update-ended interrupt: register C UF, the seconds counted on in BCD\n")
 }

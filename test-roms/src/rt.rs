@@ -378,6 +378,11 @@ impl Rt {
         self.set(&mut ok)
     }
 
+    /// Compares the NUL-terminated strings at ESI and EDI: ZF set when equal.
+    pub fn call_strcmp(&mut self) -> R {
+        self.a.call(self.r.strcmp)
+    }
+
     /// Fails unless the NUL-terminated string at the address in `r` ends with `suffix`.
     pub fn check_suffix(&mut self, r: AsmRegister32, suffix: &str, what: &str) -> R {
         let want = self.string(suffix.as_bytes());
