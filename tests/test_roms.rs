@@ -223,9 +223,15 @@ fn handmade_bzimage_boot_params() {
 #[test]
 fn demo_kernel_prints_its_banner_modes_and_ticks_then_halts() {
     assert_eq!(rom("demo.elf").ending, Some(roms::Ending::Halt));
-    let (exit, host, m) = boot_image("demo.elf", &build("demo.elf"));
+    let image = build("demo.elf");
+    let started = std::time::Instant::now();
+    let (exit, host, m) = boot_image("demo.elf", &image);
+    let secs = started.elapsed().as_secs_f64();
     let out = String::from_utf8_lossy(&host.serial).into_owned();
-    println!("{out}");
+    println!(
+        "{out}\n{} instructions in {secs:.4} s of host time",
+        m.cpu.icount
+    );
     assert_eq!(exit, Exit::Halted, "the demo ends with CLI; HLT:\n{out}");
     assert_eq!(exit.status(), 0);
     for want in [

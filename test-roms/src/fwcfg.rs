@@ -94,7 +94,7 @@ pub fn check(r: &mut Rt) -> R {
     r.fail_unless_not_equal("fw_cfg: no etc/e820 in the file directory")?;
     r.push(esi)?;
     r.add(esi, 8)?;
-    r.lea_label(edi, name)?;
+    r.mov_addr(edi, name)?;
     r.call_strcmp()?;
     r.pop(esi)?;
     r.je(found)?;

@@ -6,7 +6,8 @@
 //! Kernels are written as Rust calls on an [`Rt`], which derefs to iced-x86's
 //! `CodeAssembler`, so ordinary instructions are `r.mov(eax, 1)?` and the helpers are
 //! `r.print("...")?`, `r.check_eq(eax, 5, "what")?`. Routines (`puts`, `put_hex`, ...) are
-//! emitted once, at [`Rt::finish`], after the kernel's code; so are the strings.
+//! emitted once, after the kernel's code; so are the strings. [`assemble`] runs a kernel's
+//! code twice, since 32-bit code takes label addresses as immediates (see [`Rt::addr`]).
 //!
 //! The helpers preserve every general register (they may change the flags). Code written
 //! for both modes uses 32-bit registers; [`Rt::m`] gives a memory operand on the register
@@ -92,6 +93,7 @@ pub fn assemble(
 }
 
 /// Labels of the shared routines.
+#[derive(Clone, Copy)]
 struct Routines {
     putc: CodeLabel,
     puts: CodeLabel,
@@ -248,7 +250,7 @@ impl Rt {
 
     /// Loads the address of `l` into `r` (`mov r, imm32`: the same size in both passes, and
     /// iced's label operands are RIP-relative, which 32-bit code does not have).
-    pub fn lea_label(&mut self, r: AsmRegister32, l: CodeLabel) -> R {
+    pub fn mov_addr(&mut self, r: AsmRegister32, l: CodeLabel) -> R {
         let a = self.addr(l);
         mov_imm(&mut self.a, r, a)
     }
@@ -257,7 +259,7 @@ impl Rt {
     pub fn print(&mut self, s: &str) -> R {
         let l = self.string(s.as_bytes());
         self.push_r(esi)?;
-        self.lea_label(esi, l)?;
+        self.mov_addr(esi, l)?;
         self.a.call(self.r.puts)?;
         self.pop_r(esi)
     }
@@ -317,7 +319,7 @@ impl Rt {
         self.a.mov(eax, op)?;
         mov_imm(&mut self.a, edx, expect)?;
         let msg = self.string(what.as_bytes());
-        self.lea_label(esi, msg)?;
+        self.mov_addr(esi, msg)?;
         self.a.jmp(self.r.fail_eq)?;
         self.set(&mut ok)
     }
@@ -354,7 +356,7 @@ impl Rt {
         mov_imm(&mut self.a, ecx, lo)?;
         mov_imm(&mut self.a, edx, hi)?;
         let msg = self.string(what.as_bytes());
-        self.lea_label(esi, msg)?;
+        self.mov_addr(esi, msg)?;
         self.a.jmp(self.r.fail_range)?;
         self.set(&mut ok)
     }
@@ -365,7 +367,7 @@ impl Rt {
         self.push_r(esi)?;
         self.push_r(edi)?;
         self.a.mov(esi, r)?;
-        self.lea_label(edi, want)?;
+        self.mov_addr(edi, want)?;
         self.a.call(self.r.strcmp)?;
         self.pop_r(edi)?;
         self.pop_r(esi)?;
@@ -391,8 +393,10 @@ impl Rt {
         let mut len = self.label();
         self.push_r(esi)?;
         self.push_r(edi)?;
-        // ESI = the string's end; back up by the suffix's length unless that leaves it.
-        self.a.mov(esi, r)?;
+        // EDI = the string, ESI = its end; back up by the suffix's length unless that
+        // leaves the string.
+        self.a.mov(edi, r)?;
+        self.a.mov(esi, edi)?;
         self.set(&mut len)?;
         let m = self.m(esi);
         self.a.cmp(byte_ptr(m), 0)?;
@@ -402,9 +406,9 @@ impl Rt {
         self.a.jmp(len)?;
         self.set(&mut end)?;
         self.a.sub(esi, suffix.len() as u32)?;
-        self.a.cmp(esi, r)?;
+        self.a.cmp(esi, edi)?;
         self.a.jb(bad)?;
-        self.lea_label(edi, want)?;
+        self.mov_addr(edi, want)?;
         self.a.call(self.r.strcmp)?;
         self.a.je(ok)?;
         self.set(&mut bad)?;
@@ -445,7 +449,7 @@ impl Rt {
             self.push_r(reg)?;
         }
         self.a.mov(esi, r)?;
-        self.lea_label(edi, want)?;
+        self.mov_addr(edi, want)?;
         self.a.xor(ecx, ecx)?;
         let mut next = self.label();
         let mut ok = self.label();
@@ -510,7 +514,7 @@ impl Rt {
     /// Prints "FAIL: `what`" and ends the run with [`FAIL`].
     pub fn fail(&mut self, what: &str) -> R {
         let msg = self.string(what.as_bytes());
-        self.lea_label(esi, msg)?;
+        self.mov_addr(esi, msg)?;
         self.a.jmp(self.r.fail_msg)
     }
 
@@ -540,7 +544,7 @@ impl Rt {
     pub fn setup_idt(&mut self) -> R {
         let mut l1 = self.label();
         let mut l2 = self.label();
-        self.lea_label(eax, self.r.exc_stubs)?;
+        self.mov_addr(eax, self.r.exc_stubs)?;
         self.a.xor(ecx, ecx)?;
         self.set(&mut l1)?;
         self.a.call(self.r.set_gate)?;
@@ -548,7 +552,7 @@ impl Rt {
         self.a.inc(ecx)?;
         self.a.cmp(ecx, 32)?;
         self.a.jb(l1)?;
-        self.lea_label(eax, self.r.unexpected)?;
+        self.mov_addr(eax, self.r.unexpected)?;
         self.set(&mut l2)?;
         self.a.call(self.r.set_gate)?;
         self.a.inc(ecx)?;
@@ -565,7 +569,7 @@ impl Rt {
     pub fn set_gate(&mut self, vector: u8, handler: CodeLabel) -> R {
         self.push_r(eax)?;
         self.push_r(ecx)?;
-        self.lea_label(eax, handler)?;
+        self.mov_addr(eax, handler)?;
         self.a.mov(ecx, vector as u32)?;
         self.a.call(self.r.set_gate)?;
         self.pop_r(ecx)?;
@@ -664,7 +668,7 @@ impl Rt {
             0x00AF_9A00_0000_FFFF,
         ])?;
         self.set(&mut after)?;
-        self.lea_label(eax, gdt)?;
+        self.mov_addr(eax, gdt)?;
         self.a.mov(word_ptr(SCRATCH), 31)?;
         self.a.mov(dword_ptr(SCRATCH + 2), eax)?;
         self.a.lgdt(ptr(SCRATCH))?;
@@ -728,24 +732,8 @@ impl Rt {
 
     fn emit_routines(&mut self) -> R {
         let b64 = self.bits == 64;
-        let mut r = std::mem::replace(
-            &mut self.r,
-            Routines {
-                putc: CodeLabel::default(),
-                puts: CodeLabel::default(),
-                put_hex: CodeLabel::default(),
-                put_dec: CodeLabel::default(),
-                fail_eq: CodeLabel::default(),
-                fail_range: CodeLabel::default(),
-                fail_msg: CodeLabel::default(),
-                exit: CodeLabel::default(),
-                set_gate: CodeLabel::default(),
-                strcmp: CodeLabel::default(),
-                fnv: CodeLabel::default(),
-                exc_stubs: CodeLabel::default(),
-                unexpected: CodeLabel::default(),
-            },
-        );
+        // A copy: placing its labels records them in `placed`; `self.r` keeps the same ids.
+        let mut r = self.r;
 
         // putc: AL = the byte.
         self.set(&mut r.putc)?;
@@ -1022,16 +1010,14 @@ impl Rt {
 
         let s_unexp = self.string(b"unexpected interrupt (vector 32-255)");
         self.set(&mut r.unexpected)?;
-        self.lea_label(esi, s_unexp)?;
-        self.a.jmp(r.fail_msg)?;
-        self.r = r;
-        Ok(())
+        self.mov_addr(esi, s_unexp)?;
+        self.a.jmp(r.fail_msg)
     }
 
     /// Prints the string at label `l` (inside the routines: no register changes).
     fn print_label(&mut self, l: CodeLabel, r: &Routines) -> R {
         self.push_r(esi)?;
-        self.lea_label(esi, l)?;
+        self.mov_addr(esi, l)?;
         self.a.call(r.puts)?;
         self.pop_r(esi)
     }
