@@ -243,8 +243,8 @@ fn demo_kernel_prints_its_banner_modes_and_ticks_then_halts() {
         "[32-bit] entered from the loader in 32-bit protected mode",
         "EFER.LME set",
         "[64-bit] far jump",
-        "  tick 01/10 at 010.0",
-        "  tick 10/10 at 100.0",
+        "  tick  1/10 at  10.000 ms",
+        "  tick 10/10 at 100.000 ms",
         "goodbye",
     ] {
         assert!(out.contains(want), "no {want:?} in:\n{out}");
@@ -314,5 +314,49 @@ fn kernels_fail_when_the_boot_is_not_what_they_expect() {
         let failed = Exit::DebugExit(u32::from(roms::rt::FAIL) << 1 | 1);
         assert_eq!(exit, failed, "{file} should have failed:\n{log}");
         assert!(log.contains(want), "{file} should report {want:?}:\n{log}");
+    }
+}
+
+#[test]
+fn the_runtime_reports_unexpected_exceptions() {
+    // The kernels' IDT turns any exception into a report and a failure: a #UD in 32-bit
+    // code, and a #PF (not present, read: error code 0) above the 64-bit identity map.
+    use iced_x86::code_asm::*;
+    use roms::image::{Boot, Kernel};
+    use roms::rt::{assemble, Out, CODE};
+    let ud = assemble(32, Out::E9, CODE, |r| {
+        r.init_stack()?;
+        r.setup_idt()?;
+        r.ud2()
+    })
+    .unwrap();
+    let pf = assemble(64, Out::E9, CODE, |r| {
+        r.init_stack()?;
+        r.setup_idt()?;
+        r.mov(rax, 0x1_0000_0000u64)?;
+        r.mov(eax, dword_ptr(rax))
+    })
+    .unwrap();
+    for (elf64, code, want) in [
+        (
+            false,
+            ud,
+            "FAIL: unexpected exception 0x00000006, error code 0x00000000, at 0x",
+        ),
+        (
+            true,
+            pf,
+            "FAIL: unexpected exception 0x0000000e, error code 0x00000000, at 0x",
+        ),
+    ] {
+        let image = Kernel::new(elf64, Boot::Plain, code).build();
+        let (exit, host, _) = boot_image("elf32.elf", &image);
+        let log = String::from_utf8_lossy(&host.debugcon);
+        assert_eq!(
+            exit,
+            Exit::DebugExit(u32::from(roms::rt::FAIL) << 1 | 1),
+            "{log}"
+        );
+        assert!(log.starts_with(want), "{log}");
     }
 }

@@ -10,16 +10,14 @@ use super::mbcheck::{self, check_entry_state};
 use super::rt::{self, var, Out, BASE, CODE};
 use super::APPEND;
 
-/// Where the "loaded" marker sits; load_end_addr is just after it.
-const MARK: u64 = BASE + 0x2000;
-/// The last byte the loader copies, plus one.
-const LOAD_END: u64 = MARK + 8;
-/// Where the file holds bytes the loader must not copy.
-const TRAILER: u64 = BASE + 0x2010;
+/// The "loaded" marker, right after the code; load_end_addr is just after it, and the file
+/// goes on with bytes the loader must not copy, 16 bytes further.
+const MARK: &[u8; 8] = b"LEND!END";
+const TRAILER: &[u8; 16] = b"NOT LOADED: BSS!";
 
 /// Builds `mb1-aout.bin`.
 pub fn build() -> Result<Vec<u8>, IcedError> {
-    let code = rt::assemble(32, Out::E9, CODE, |r| {
+    let (code, mark) = rt::assemble_with_next(32, Out::E9, CODE, |r, mark| {
         r.mov(dword_ptr(var(0)), eax)?;
         r.mov(dword_ptr(var(1)), ebx)?;
         r.init_stack()?;
@@ -33,15 +31,17 @@ pub fn build() -> Result<Vec<u8>, IcedError> {
             0x1BAD_B002,
             "the multiboot header at header_addr (file offset 0 loaded at load_addr)",
         )?;
-        r.check_eq(
-            dword_ptr(MARK),
-            0x444E_454C,
-            "the marker before load_end_addr",
-        )?;
-        r.check_eq(dword_ptr(MARK + 4), 0x444E_4521, "the marker's second half")?;
+        for (i, half) in MARK.chunks(4).enumerate() {
+            let v = u32::from_le_bytes([half[0], half[1], half[2], half[3]]);
+            r.check_eq(
+                dword_ptr(mark + 4 * i as u64),
+                v,
+                "the marker before load_end_addr",
+            )?;
+        }
         for off in (0..16).step_by(4) {
             r.check_eq(
-                dword_ptr(TRAILER + off),
+                dword_ptr(mark + 16 + off),
                 0,
                 "file bytes after load_end_addr (must not be loaded: bss)",
             )?;
@@ -68,8 +68,9 @@ pub fn build() -> Result<Vec<u8>, IcedError> {
         r.print("\"\n")?;
         r.pass("mb1-aout")
     })?;
-    let mut k = Kernel::new(false, Boot::Mb1Aout { load_end: LOAD_END }, code);
-    k.chunks.push((MARK, b"LEND!END".to_vec()));
-    k.chunks.push((TRAILER, b"NOT LOADED: BSS!".to_vec()));
+    let load_end = mark + MARK.len() as u64;
+    let mut k = Kernel::new(false, Boot::Mb1Aout { load_end }, code);
+    k.chunks.push((mark, MARK.to_vec()));
+    k.chunks.push((mark + 16, TRAILER.to_vec()));
     Ok(k.build())
 }

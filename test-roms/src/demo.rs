@@ -10,10 +10,8 @@ use iced_x86::code_asm::*;
 
 use super::image::{Boot, Kernel};
 use super::irq::{self, handler, lapic_eoi, lapic_write, HPET, LAPIC};
-use super::rt::{self, var, Out, Rt, BASE, CODE, R, SCRATCH};
+use super::rt::{self, var, Out, Rt, CODE, R, SCRATCH};
 
-/// Where the 64-bit code starts.
-const CODE64: u64 = BASE + 0x2000;
 /// Slot of the timer ticks; the TSC when the timer started.
 const TICKS: u64 = 20;
 const T0: u64 = 100;
@@ -23,10 +21,11 @@ const PERIOD_NS: u32 = 10_000_000;
 
 /// Builds `demo.elf`.
 pub fn build() -> Result<Vec<u8>, IcedError> {
-    let code32 = rt::assemble(32, Out::Com1, CODE, protected_mode)?;
-    let code64 = rt::assemble(64, Out::Com1, CODE64, long_mode)?;
+    // The 64-bit code follows the 32-bit code.
+    let (code32, code64_at) = rt::assemble_with_next(32, Out::Com1, CODE, protected_mode)?;
+    let code64 = rt::assemble(64, Out::Com1, code64_at, |r| long_mode(r, code64_at))?;
     let mut k = Kernel::new(false, Boot::Mb1 { flags: 1 << 1 }, code32);
-    k.chunks.push((CODE64, code64));
+    k.chunks.push((code64_at, code64));
     Ok(k.build())
 }
 
@@ -46,7 +45,7 @@ fn serial_init(r: &mut Rt) -> R {
     Ok(())
 }
 
-fn protected_mode(r: &mut Rt) -> R {
+fn protected_mode(r: &mut Rt, code64: u64) -> R {
     r.mov(dword_ptr(var(0)), eax)?;
     r.mov(dword_ptr(var(1)), ebx)?;
     r.init_stack()?;
@@ -109,14 +108,14 @@ fn protected_mode(r: &mut Rt) -> R {
     r.print("\"\n\n")?;
 
     r.print("[32-bit] entered from the loader in 32-bit protected mode, paging off\n")?;
-    r.enter_long_mode(CODE64, true)
+    r.enter_long_mode(code64, true)
 }
 
-fn long_mode(r: &mut Rt) -> R {
+fn long_mode(r: &mut Rt, here: u64) -> R {
     r.long_mode_prologue()?;
     r.setup_idt()?;
     r.print(&format!(
-        "[64-bit] far jump to 0x18:{CODE64:#x} done: running 64-bit code\n"
+        "[64-bit] far jump to 0x18:{here:#x} done: running 64-bit code\n"
     ))?;
     let h = handler(r, TICKS, lapic_eoi)?;
     r.set_gate(0x40, h)?;
@@ -142,7 +141,8 @@ fn long_mode(r: &mut Rt) -> R {
     r.set(&mut show)?;
     r.inc(ebx)?;
     r.print("  tick ")?;
-    r.print_dec(ebx, 2)?;
+    pad(r, ebx, 10)?;
+    r.print_dec(ebx, 0)?;
     r.print(&format!("/{N} at "))?;
     r.mov(eax, dword_ptr(rbx * 4 + (var(TICKS + 1) - 4) as i32))?;
     r.sub(eax, dword_ptr(var(T0)))?;
@@ -165,12 +165,23 @@ fn long_mode(r: &mut Rt) -> R {
     r.jmp(halt)
 }
 
-/// Prints EAX nanoseconds as milliseconds with three decimals.
+/// Prints a space if `reg` is below `limit` (right-aligns numbers).
+fn pad(r: &mut Rt, reg: AsmRegister32, limit: u32) -> R {
+    let mut wide = r.label();
+    r.cmp(reg, limit)?;
+    r.jae(wide)?;
+    r.print(" ")?;
+    r.set(&mut wide)
+}
+
+/// Prints EAX nanoseconds as milliseconds with three decimals, right-aligned in 3 digits.
 fn print_ms(r: &mut Rt) -> R {
     r.xor(edx, edx)?;
     r.mov(ecx, 1_000_000)?;
     r.div(ecx)?;
-    r.print_dec(eax, 3)?;
+    pad(r, eax, 100)?;
+    pad(r, eax, 10)?;
+    r.print_dec(eax, 0)?;
     r.print(".")?;
     r.mov(eax, edx)?;
     r.xor(edx, edx)?;

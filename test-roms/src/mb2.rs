@@ -13,11 +13,8 @@ use iced_x86::code_asm::*;
 
 use super::image::{dwords, Boot, Kernel};
 use super::mbcheck::{self, check_entry_state, check_module};
-use super::rt::{self, var, Out, Rt, BASE, CODE, R};
+use super::rt::{self, var, Out, Rt, CODE, R};
 use super::{APPEND, MODULES};
-
-/// Where the 64-bit kernel's 64-bit code starts.
-const CODE64: u64 = BASE + 0x3000;
 
 /// Information tag types (§3.6).
 mod tag {
@@ -60,17 +57,18 @@ pub fn build32() -> Result<Vec<u8>, IcedError> {
 
 /// Builds `mb2-64.elf`.
 pub fn build64() -> Result<Vec<u8>, IcedError> {
-    let code32 = rt::assemble(32, Out::E9, CODE, |r| {
+    // The 64-bit code follows the 32-bit stub.
+    let (code32, code64_at) = rt::assemble_with_next(32, Out::E9, CODE, |r, code64| {
         entry(r, "mb2-64: multiboot 2 ELF64 kernel, 32-bit entry stub\n")?;
-        r.enter_long_mode(CODE64, false)
+        r.enter_long_mode(code64, false)
     })?;
-    let code64 = rt::assemble(64, Out::E9, CODE64, long_mode)?;
+    let code64 = rt::assemble(64, Out::E9, code64_at, long_mode)?;
     let mut tags = header_tags();
     // The entry address tag (§3.1.6): start at the 32-bit stub, not at e_entry.
     tags.push((3, 0, dwords(&[CODE as u32])));
     let mut k = Kernel::new(true, Boot::Mb2(tags), code32);
-    k.chunks.push((CODE64, code64));
-    k.entry = CODE64;
+    k.chunks.push((code64_at, code64));
+    k.entry = code64_at;
     Ok(k.build())
 }
 

@@ -92,6 +92,27 @@ pub fn assemble(
     Ok(code)
 }
 
+/// Assembles code that refers to the address just after itself (16-byte aligned), where the
+/// caller puts what follows (64-bit code, markers): `f` gets that address. The layout must
+/// not depend on it (absolute operands are 32 bits wide either way). Returns the code and
+/// the address.
+pub fn assemble_with_next(
+    bits: u32,
+    out: Out,
+    ip: u64,
+    f: impl Fn(&mut Rt, u64) -> R,
+) -> Result<(Vec<u8>, u64), IcedError> {
+    let len = assemble(bits, out, ip, |r| f(r, 0))?.len() as u64;
+    let next = (ip + len).next_multiple_of(16);
+    let code = assemble(bits, out, ip, |r| f(r, next))?;
+    assert_eq!(
+        code.len() as u64,
+        len,
+        "the code's size depends on the address after it"
+    );
+    Ok((code, next))
+}
+
 /// Labels of the shared routines.
 #[derive(Clone, Copy)]
 struct Routines {
