@@ -221,3 +221,50 @@ fn hlt_wakes_for_a_timer_programmed_in_the_same_slice() {
         m.now()
     );
 }
+
+#[test]
+fn an_interrupt_raised_by_an_apic_msr_write_is_taken_at_once() {
+    // x2APIC mode, TSC-deadline timer, a deadline already past written through WRMSR: the
+    // interrupt is due at once (SDM 11.5.4.1), and must come before a busy loop that
+    // follows ends, without waiting for some later I/O access or the end of the machine's
+    // run slice. The handler records how much of the loop was left.
+    let mut m = machine(
+        |a| {
+            a.mov(ecx, 0x1B)?;
+            a.rdmsr()?;
+            a.or(eax, 1 << 10)?; // EXTD: x2APIC mode
+            a.wrmsr()?;
+            a.mov(ecx, 0x80F)?; // SVR: APIC on
+            a.mov(eax, 0x1FF)?;
+            a.xor(edx, edx)?;
+            a.wrmsr()?;
+            a.mov(ecx, 0x832)?; // LVT timer: TSC-deadline, vector 0x40
+            a.mov(eax, 2 << 17 | 0x40)?;
+            a.wrmsr()?;
+            a.mov(ecx, 0x6E0)?;
+            a.mov(eax, 1)?; // TSC 1: long past
+            a.mov(ebx, 100_000)?;
+            a.sti()?;
+            a.wrmsr()?;
+            let mut spin = a.create_label();
+            a.set_label(&mut spin)?;
+            a.dec(ebx)?;
+            a.jnz(spin)?;
+            outb(a, 0xF4, 0)
+        },
+        Some((0x40, &|a: &mut CodeAssembler| {
+            a.mov(dword_ptr(COUNT), ebx)?;
+            a.mov(ecx, 0x80B)?; // EOI
+            a.xor(eax, eax)?;
+            a.xor(edx, edx)?;
+            a.wrmsr()?;
+            a.iretd()
+        })),
+    );
+    let mut host = Recorder::default();
+    assert_eq!(m.run(&mut host), Exit::DebugExit(1));
+    let mut b = [0u8; 4];
+    m.cpu.mem.read_bytes(COUNT, &mut b);
+    let left = u32::from_le_bytes(b);
+    assert!(left > 99_000, "the interrupt came with {left} loop iterations left");
+}
