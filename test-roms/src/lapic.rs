@@ -8,7 +8,8 @@
 //!
 //! and, after switching to x2APIC mode (the MMIO page then reads all ones; the registers are
 //! MSRs 0x800 and up), TSC-deadline mode: one interrupt when the TSC passes
-//! IA32_TSC_DEADLINE, which then reads 0. Each on its own vector.
+//! IA32_TSC_DEADLINE, which then reads 0; at once for a deadline already past; never for one
+//! cleared before it came. Each on its own vector.
 
 use iced_x86::code_asm::*;
 
@@ -22,6 +23,8 @@ use super::rt::{self, var, Out, Rt, CODE, R};
 const ONE_SHOT: u64 = 20;
 const PERIODIC: u64 = ONE_SHOT + irq::SLOT;
 const DEADLINE: u64 = PERIODIC + irq::SLOT;
+/// Slot of the PIT interrupts that show a cleared deadline stayed quiet.
+const WITNESS: u64 = DEADLINE + irq::SLOT;
 /// The TSC when the one-shot count was written; the deadline.
 const ARMED: u64 = 100;
 /// The current count read right after arming.
@@ -195,5 +198,47 @@ fn tsc_deadline(r: &mut Rt) -> R {
         0,
         1000,
         "TSC-deadline interrupt time minus the deadline (ns)",
-    )
+    )?;
+    deadline_edge_cases(r)
+}
+
+/// A deadline already past fires at once; one cleared before it comes never fires (the
+/// PIT, through the 8259 and LINT0, wakes the CPU after it would have).
+fn deadline_edge_cases(r: &mut Rt) -> R {
+    r.rdtsc()?;
+    r.mov(dword_ptr(var(ARMED)), eax)?;
+    r.sub(eax, 1000)?;
+    r.sbb(edx, 0)?;
+    r.mov(ecx, 0x6E0)?;
+    r.wrmsr()?;
+    wait(r, DEADLINE, 2)?;
+    check_interval(
+        r,
+        |r| {
+            r.mov(eax, tick(DEADLINE, 1))?;
+            r.sub(eax, dword_ptr(var(ARMED)))
+        },
+        500,
+        1_000_000,
+        "TSC-deadline in the past: the interrupt came after writing it",
+    )?;
+
+    let h = handler(r, WITNESS, |r| r.outb(0x20, 0x20))?;
+    r.set_gate(0x20, h)?;
+    reset(r, WITNESS)?;
+    r.rdtsc()?;
+    r.add(eax, 500_000)?;
+    r.adc(edx, 0)?;
+    r.mov(ecx, 0x6E0)?;
+    r.wrmsr()?;
+    r.xor(eax, eax)?;
+    r.xor(edx, edx)?;
+    r.wrmsr()?; // disarmed
+    irq::pit_rate(r, 2 * 1193)?;
+    r.outb(0x21, 0xFE)?;
+    wait(r, WITNESS, 1)?;
+    r.outb(0x21, 0xFF)?;
+    irq::pit_stop(r)?;
+    r.check_eq(dword_ptr(var(DEADLINE)), 2, "TSC-deadline interrupts after clearing one")?;
+    r.print("TSC-deadline: a past deadline fires at once, a cleared one never\n")
 }
