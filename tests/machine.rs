@@ -266,5 +266,8 @@ fn an_interrupt_raised_by_an_apic_msr_write_is_taken_at_once() {
     let mut b = [0u8; 4];
     m.cpu.mem.read_bytes(COUNT, &mut b);
     let left = u32::from_le_bytes(b);
-    assert!(left > 99_000, "the interrupt came with {left} loop iterations left");
+    assert!(
+        left > 99_000,
+        "the interrupt came with {left} loop iterations left"
+    );
 }
