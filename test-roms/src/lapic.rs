@@ -239,6 +239,10 @@ fn deadline_edge_cases(r: &mut Rt) -> R {
     wait(r, WITNESS, 1)?;
     r.outb(0x21, 0xFF)?;
     irq::pit_stop(r)?;
-    r.check_eq(dword_ptr(var(DEADLINE)), 2, "TSC-deadline interrupts after clearing one")?;
+    r.check_eq(
+        dword_ptr(var(DEADLINE)),
+        2,
+        "TSC-deadline interrupts after clearing one",
+    )?;
     r.print("TSC-deadline: a past deadline fires at once, a cleared one never\n")
 }
