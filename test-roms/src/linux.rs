@@ -5,7 +5,7 @@
 //! (zero-page.rst): the setup header copied from the image with the loader's fields
 //! (type_of_loader 0xFF, loadflags with CAN_USE_HEAP, heap_end_ptr, code32_start,
 //! cmd_line_ptr and its string, the initrd placed page-aligned as high as initrd_addr_max
-//! allows with its contents), the memory sizes, no screen (no display) and no ACPI, and the
+//! allows with its contents), the memory sizes, no screen (no display), the board's RSDP, and the
 //! e820 table and count against the machine's map.
 
 use iced_x86::code_asm::*;
@@ -157,7 +157,8 @@ fn memory(r: &mut Rt) -> R {
         0,
         "screen_info.orig_video_isVGA (no display)",
     )?;
-    r.check_eq(dword_ptr(esi + 0x070), 0, "acpi_rsdp_addr (no ACPI tables)")?;
+    // The board writes its ACPI tables at 0xE0000, RSDP first.
+    r.check_eq(dword_ptr(esi + 0x070), 0xE_0000, "acpi_rsdp_addr")?;
     let map = mbcheck::e820();
     r.check_u8(ptr(esi + 0x1E8), map.len() as u8, "e820_entries")?;
     // struct boot_e820_entry: u64 addr, u64 size, u32 type, packed (20 bytes).

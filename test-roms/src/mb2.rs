@@ -2,8 +2,8 @@
 //! mode) that walk their boot information (Multiboot2 Specification §3.6) and check every
 //! tag: the command line, the boot loader name, both modules, basic memory information and
 //! the memory map must be there, once each, with the configured contents; no framebuffer
-//! (no display: the header only asks for one optionally) and no ACPI tags (the board has no
-//! ACPI tables yet), nor anything else.
+//! (no display: the header only asks for one optionally), the board's RSDP in the ACPI old
+//! and new tags, and nothing else.
 //!
 //! The 64-bit kernel's ELF entry point is its 64-bit code; an entry address tag sends the
 //! loader to its 32-bit stub instead, which checks the tags, switches to 64-bit mode and
@@ -24,7 +24,20 @@ mod tag {
     pub const MODULE: u32 = 3;
     pub const BASIC_MEMINFO: u32 = 4;
     pub const MMAP: u32 = 6;
+    pub const ACPI_OLD: u32 = 14;
+    pub const ACPI_NEW: u32 = 15;
 }
+
+/// Every tag type the kernels expect, once each (modules once per module).
+const EXPECTED: [u32; 7] = [
+    tag::CMDLINE,
+    tag::LOADER_NAME,
+    tag::MODULE,
+    tag::BASIC_MEMINFO,
+    tag::MMAP,
+    tag::ACPI_OLD,
+    tag::ACPI_NEW,
+];
 
 /// The header tags both kernels carry: a required information request for what they check,
 /// page-aligned modules, and an optional framebuffer request (vx86 has no display here).
@@ -108,13 +121,7 @@ fn check_tags(r: &mut Rt) -> R {
     r.mov(ecx, dword_ptr(esi + 4))?;
     r.cmp(eax, tag::END)?;
     r.je(end)?;
-    for t in [
-        tag::CMDLINE,
-        tag::LOADER_NAME,
-        tag::MODULE,
-        tag::BASIC_MEMINFO,
-        tag::MMAP,
-    ] {
+    for t in EXPECTED {
         let mut other = r.label();
         r.cmp(eax, t)?;
         r.jne(other)?;
@@ -144,18 +151,10 @@ fn check_tags(r: &mut Rt) -> R {
     r.sub(eax, ebx)?;
     r.cmp(eax, dword_ptr(ebx))?;
     r.fail_unless_equal("total_size: the end tag is not the last 8 bytes")?;
-    let want = [
-        tag::CMDLINE,
-        tag::LOADER_NAME,
-        tag::MODULE,
-        tag::BASIC_MEMINFO,
-        tag::MMAP,
-    ]
-    .iter()
-    .fold(0u32, |m, t| m | 1 << t);
+    let want = EXPECTED.iter().fold(0u32, |m, t| m | 1 << t);
     r.check_eq(dword_ptr(var(2)), want, "tag types seen (bit per type)")?;
     r.check_eq(dword_ptr(var(3)), MODULES.len() as u32, "module tags")?;
-    r.print("tags: exactly cmdline, boot loader name, 2 modules, basic meminfo, mmap, end\n")
+    r.print("tags: exactly cmdline, boot loader name, 2 modules, basic meminfo, mmap, ACPI old and new RSDP, end\n")
 }
 
 /// Checks the tag at ESI of type `t` (ECX = its size).
@@ -168,6 +167,32 @@ fn check_tag(r: &mut Rt, t: u32) -> R {
             r.print("cmdline: \"")?;
             r.print_at(edi)?;
             r.print("\"\n")
+        }
+        tag::ACPI_OLD | tag::ACPI_NEW => {
+            // A copy of the board's RSDP: the signature, then (new) revision 2 and its
+            // 36-byte length; the old tag carries the 20-byte ACPI 1.0 part.
+            r.check_eq(
+                dword_ptr(edi),
+                u32::from_le_bytes(*b"RSD "),
+                "RSDP signature",
+            )?;
+            r.check_eq(
+                dword_ptr(edi + 4),
+                u32::from_le_bytes(*b"PTR "),
+                "RSDP signature",
+            )?;
+            if t == tag::ACPI_NEW {
+                r.check_u8(byte_ptr(edi + 15), 2, "RSDP revision")?;
+                r.check_eq(dword_ptr(edi + 20), 36, "RSDP length")?;
+                r.check_eq(ecx, 8 + 36, "ACPI new tag size")?;
+            } else {
+                r.check_eq(ecx, 8 + 20, "ACPI old tag size")?;
+            }
+            r.print(if t == tag::ACPI_NEW {
+                "acpi: RSDP 2.0 copied\n"
+            } else {
+                "acpi: RSDP 1.0 copied\n"
+            })
         }
         tag::LOADER_NAME => {
             r.check_str(edi, "vx86", "boot loader name tag")?;
