@@ -75,6 +75,8 @@ pub struct Console {
     input: Option<Receiver<Input>>,
     stop: Arc<AtomicBool>,
     raw: Option<RawTerminal>,
+    last_serial: u8,
+    last_debugcon: u8,
     deadline: Option<std::time::Instant>,
     timed_out: bool,
     screen: Option<(crate::host::display::TerminalScreen, std::time::Instant)>,
@@ -99,6 +101,8 @@ impl Console {
         let input = (*serial == Sink::Stdio).then(|| spawn_stdin_reader(raw.is_some()));
         Ok(Console {
             raw,
+            last_serial: 0,
+            last_debugcon: 0,
             serial: Out::open(serial, "serial")?,
             debugcon: Out::open(debugcon, "debug console")?,
             input,
@@ -116,6 +120,29 @@ impl Console {
             crate::host::display::TerminalScreen::new(),
             std::time::Instant::now(),
         ));
+    }
+
+    /// What to print for guest output: on a raw terminal a bare LF also returns the carriage,
+    /// as the terminal's own output processing would (QEMU keeps OPOST for the same reason);
+    /// guests that send CR LF are unaffected.
+    fn cook(&mut self, bytes: &[u8], serial: bool) -> Vec<u8> {
+        let last = if serial {
+            &mut self.last_serial
+        } else {
+            &mut self.last_debugcon
+        };
+        if self.raw.is_none() {
+            return bytes.to_vec();
+        }
+        let mut out = Vec::with_capacity(bytes.len() + 8);
+        for &b in bytes {
+            if b == b'\n' && *last != b'\r' {
+                out.push(b'\r');
+            }
+            out.push(b);
+            *last = b;
+        }
+        out
     }
 
     /// Asks the machine to stop after `secs` seconds of host time.
@@ -222,12 +249,14 @@ impl Drop for RawTerminal {
 impl Host for Console {
     fn serial_out(&mut self, port: usize, bytes: &[u8]) {
         if port == 0 {
-            self.serial.write(bytes);
+            let out = self.cook(bytes, true);
+            self.serial.write(&out);
         }
     }
 
     fn debugcon_out(&mut self, bytes: &[u8]) {
-        self.debugcon.write(bytes);
+        let out = self.cook(bytes, false);
+        self.debugcon.write(&out);
     }
 
     fn post_code(&mut self, code: u8) {
