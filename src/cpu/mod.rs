@@ -24,6 +24,7 @@ pub mod personality;
 pub mod run;
 pub mod segment;
 pub mod setup;
+pub mod softfloat;
 pub mod state;
 pub mod task;
 

@@ -1,0 +1,1 @@
+//! Table tests across the operations.
