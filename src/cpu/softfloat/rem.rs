@@ -10,10 +10,13 @@ use super::{nan, Class, Ctx, Float, F80};
 pub struct Remainder {
     /// The (partial) remainder.
     pub value: F80,
-    /// The low bits of the quotient (C0 = Q2, C3 = Q0, C1 = Q1).
+    /// The low bits of the quotient (C0 = Q2, C3 = Q1, C1 = Q0).
     pub quotient: u64,
     /// The reduction is complete (C2 clear).
     pub complete: bool,
+    /// A quotient was computed (finite nonzero operands); for NaNs, infinities, zeros and
+    /// invalid operations the x87 leaves C0 and C3 alone (the host-diff runs).
+    pub divided: bool,
 }
 
 /// ST(0) rem ST(1): `nearest` selects FPREM1.
@@ -23,6 +26,7 @@ pub fn fprem(ctx: &mut Ctx, a: F80, b: F80, nearest: bool) -> Remainder {
         value,
         quotient: 0,
         complete: true,
+        divided: false,
     };
     if let Some(r) = nan::two::<F80>(ctx, &ua, &ub) {
         return done(r);
@@ -33,17 +37,19 @@ pub fn fprem(ctx: &mut Ctx, a: F80, b: F80, nearest: bool) -> Remainder {
         (Class::Inf, _) | (_, Class::Zero) => return done(nan::invalid(ctx)),
         (Class::Zero, _) => {
             nan::denormals(ctx, &[&ub]);
-            return done(a);
+            return Remainder {
+                divided: true,
+                ..done(a)
+            };
         }
         (_, Class::Inf) => {
             nan::denormals(ctx, &[&ua]);
-            return done(round_fmt(
-                ctx,
-                &F80::FMT,
-                ua.sign,
-                ua.exp,
-                (ua.sig as u128) << 64,
-            ));
+            // ST(0) stays; the quotient is 0 (C0, C3, C1 cleared).
+            let value = round_fmt(ctx, &F80::FMT, ua.sign, ua.exp, (ua.sig as u128) << 64);
+            return Remainder {
+                divided: true,
+                ..done(value)
+            };
         }
         _ => {}
     }
@@ -66,11 +72,15 @@ pub fn fprem(ctx: &mut Ctx, a: F80, b: F80, nearest: bool) -> Remainder {
             value,
             quotient: q as u64,
             complete: false,
+            divided: true,
         };
     }
     let lowest = if nearest { -1 } else { 0 };
     if d < lowest {
-        return done(round_fmt(ctx, &F80::FMT, ua.sign, ua.exp, big_a << 64));
+        return Remainder {
+            divided: true,
+            ..done(round_fmt(ctx, &F80::FMT, ua.sign, ua.exp, big_a << 64))
+        };
     }
     // In units of 2^(eb − 64): A' = A · 2^(D+1), B' = 2B.
     let num = big_a << (d + 1) as u32;
@@ -92,6 +102,7 @@ pub fn fprem(ctx: &mut Ctx, a: F80, b: F80, nearest: bool) -> Remainder {
         value,
         quotient: q as u64,
         complete: true,
+        divided: true,
     }
 }
 

@@ -70,6 +70,7 @@ pub(crate) fn commit(cpu: &mut Cpu, dst: u8, ctx: &Ctx, r: F80, pops: u8) {
     let f = &mut cpu.fpu;
     let pre = Exc::IE | Exc::DE | Exc::ZE;
     if ctx.unmasked().intersects(pre) {
+        f.set_c1(false);
         f.raise(ctx.flags & pre);
         return;
     }
@@ -230,6 +231,7 @@ pub fn fxtract(cpu: &mut Cpu, op: &Op) -> R {
     let mut ctx = f.ctx();
     let (e, s) = scale::fxtract(&mut ctx, f.st(0));
     if ctx.unmasked().intersects(Exc::IE | Exc::DE | Exc::ZE) {
+        f.set_c1(false);
         f.raise(ctx.flags);
         return Ok(());
     }
@@ -248,6 +250,9 @@ pub fn fprem<const NEAREST: bool>(cpu: &mut Cpu, op: &Op) -> R {
     }
     note(cpu, op);
     let f = &mut cpu.fpu;
+    // C2 is cleared whatever happens next (the host-diff runs: a stack fault or an unmasked
+    // #IA leaves C0 and C3 as they were).
+    f.set_cc(sw::C2, 0);
     if f.empty(0) || f.empty(1) {
         f.underflow(0, 0);
         return Ok(());
@@ -255,17 +260,22 @@ pub fn fprem<const NEAREST: bool>(cpu: &mut Cpu, op: &Op) -> R {
     let mut ctx = f.ctx();
     let r = rem::fprem(&mut ctx, f.st(0), f.st(1), NEAREST);
     if ctx.unmasked().intersects(Exc::IE | Exc::DE) {
+        f.set_c1(false);
         f.raise(ctx.flags & (Exc::IE | Exc::DE));
         return Ok(());
     }
     f.set_st(0, r.value);
     let q = r.quotient;
-    let cc = if r.complete {
-        (q & 4 != 0) as u16 * sw::C0 | (q & 2 != 0) as u16 * sw::C3 | (q & 1 != 0) as u16 * sw::C1
+    if !r.divided {
+        f.set_c1(false);
+    } else if r.complete {
+        let cc = (q & 4 != 0) as u16 * sw::C0
+            | (q & 2 != 0) as u16 * sw::C3
+            | (q & 1 != 0) as u16 * sw::C1;
+        f.set_cc(sw::CC, cc);
     } else {
-        sw::C2
-    };
-    f.set_cc(sw::CC, cc);
+        f.set_cc(sw::CC, sw::C2);
+    }
     f.raise(ctx.flags);
     Ok(())
 }

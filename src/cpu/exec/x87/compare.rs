@@ -47,8 +47,9 @@ pub fn fcom<const SRC: u8, const POPS: u8, const QUIET: bool>(cpu: &mut Cpu, op:
     };
     let f = &mut cpu.fpu;
     let (Some(b), false) = (b, f.empty(0)) else {
+        // The condition codes say "unordered" even when the fault is unmasked.
+        f.set_cc(sw::C0 | sw::C2 | sw::C3, sw::C0 | sw::C2 | sw::C3);
         if f.stack_fault(false) {
-            f.set_cc(sw::C0 | sw::C2 | sw::C3, sw::C0 | sw::C2 | sw::C3);
             for _ in 0..POPS {
                 f.pop();
             }
@@ -59,10 +60,10 @@ pub fn fcom<const SRC: u8, const POPS: u8, const QUIET: bool>(cpu: &mut Cpu, op:
     let a = f.st(0).unpack(&ctx);
     let r = compare_unpacked(&mut ctx, &a, &b, !QUIET);
     f.raise(ctx.flags);
+    f.set_cc(sw::CC, cc_of(r));
     if ctx.unmasked().intersects(Exc::IE | Exc::DE) {
         return Ok(());
     }
-    f.set_cc(sw::CC, cc_of(r));
     for _ in 0..POPS {
         f.pop();
     }
@@ -79,22 +80,18 @@ pub fn fcomi<const POP: bool, const QUIET: bool>(cpu: &mut Cpu, op: &Op) -> R {
     let mask = bit::ZF | bit::PF | bit::CF | bit::OF | bit::SF | bit::AF;
     let f = &mut cpu.fpu;
     if f.empty(0) || f.empty(op.rm) {
-        if f.stack_fault(false) {
-            cpu.flags.set_arith(mask, bit::ZF | bit::PF | bit::CF);
-            if POP {
-                cpu.fpu.pop();
-            }
+        // EFLAGS say "unordered" even when the fault is unmasked (the host-diff runs).
+        cpu.flags.set_arith(mask, bit::ZF | bit::PF | bit::CF);
+        if cpu.fpu.stack_fault(false) && POP {
+            cpu.fpu.pop();
         }
         return Ok(());
     }
     let mut ctx = f.ctx();
     let (a, b) = (f.st(0).unpack(&ctx), f.st(op.rm).unpack(&ctx));
     let r = compare_unpacked(&mut ctx, &a, &b, !QUIET);
+    // C1 is left as it was (the SDM says cleared; the host-diff runs on AMD disagree).
     f.raise(ctx.flags);
-    f.set_c1(false);
-    if ctx.unmasked().intersects(Exc::IE | Exc::DE) {
-        return Ok(());
-    }
     let flags = match r {
         Relation::Greater => 0,
         Relation::Less => bit::CF,
@@ -102,6 +99,9 @@ pub fn fcomi<const POP: bool, const QUIET: bool>(cpu: &mut Cpu, op: &Op) -> R {
         Relation::Unordered => bit::ZF | bit::PF | bit::CF,
     };
     cpu.flags.set_arith(mask, flags);
+    if ctx.unmasked().intersects(Exc::IE | Exc::DE) {
+        return Ok(());
+    }
     if POP {
         cpu.fpu.pop();
     }

@@ -235,7 +235,13 @@ pub fn fldenv(cpu: &mut Cpu, op: &Op) -> R {
     let l = Layout::of(cpu, op);
     let off = cpu.ea(op);
     let mut b = [0u8; 28];
-    read_block(cpu, op, off, &mut b[..l.len()])?;
+    read_block(
+        cpu,
+        op,
+        off,
+        &mut b[..l.len()],
+        if l.sixteen { 2 } else { 4 },
+    )?;
     load_env(cpu, &l, &b);
     Ok(())
 }
@@ -250,7 +256,9 @@ pub fn fstenv<const WAIT: bool>(cpu: &mut Cpu, op: &Op) -> R {
     let mut b = [0u8; 28];
     store_env(cpu, &l, &mut b);
     write_block(cpu, op, off, &b[..l.len()], if l.sixteen { 2 } else { 4 })?;
+    // All exceptions end up masked, so ES and B drop (the host-diff runs on AMD).
     cpu.fpu.cw |= super::state::cw::MASKS;
+    cpu.fpu.update_es();
     Ok(())
 }
 
@@ -263,7 +271,13 @@ pub fn frstor(cpu: &mut Cpu, op: &Op) -> R {
     let n = l.len();
     let off = cpu.ea(op);
     let mut b = [0u8; 108];
-    read_block(cpu, op, off, &mut b[..n + 80])?;
+    read_block(
+        cpu,
+        op,
+        off,
+        &mut b[..n + 80],
+        if l.sixteen { 2 } else { 4 },
+    )?;
     load_env(cpu, &l, &b);
     for i in 0..8u8 {
         let at = n + 10 * i as usize;

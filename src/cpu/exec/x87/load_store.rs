@@ -2,7 +2,7 @@
 //! FFREE, FFREEP, FINCSTP, FDECSTP (SDM Vol. 2A).
 
 use super::arith::int_operand;
-use super::{enter, fmt, note, note_mem, read_block, read_m80, write_m80, R};
+use super::{enter, fmt, note, note_mem, read_m80, write_m80, R};
 use crate::cpu::softfloat::convert::{convert_unpacked, round_int, to_int};
 use crate::cpu::softfloat::wide;
 use crate::cpu::softfloat::{Class, Ctx, Exc, Float, Round, F32, F64, F80};
@@ -77,11 +77,7 @@ pub fn fld_mem<const SRC: u8>(cpu: &mut Cpu, op: &Op) -> R {
         }
         // An extended load is a copy: no exceptions (SDM Vol. 2A FLD).
         fmt::M80 => read_m80(cpu, op, off)?,
-        fmt::BCD => {
-            let mut b = [0u8; 10];
-            read_block(cpu, op, off, &mut b)?;
-            bcd_value(&b)
-        }
+        fmt::BCD => bcd_value(&read_m80(cpu, op, off)?.to_bytes()),
         _ => {
             let i = match SRC {
                 fmt::I16 => cpu.read::<U16>(op.seg, off)? as i16 as i64,
@@ -97,14 +93,16 @@ pub fn fld_mem<const SRC: u8>(cpu: &mut Cpu, op: &Op) -> R {
 }
 
 /// Pushes a loaded value: stack overflow first, then the operand's own exceptions (an
-/// unmasked #IA or #D pushes nothing).
+/// unmasked #IA pushes nothing; a denormal is loaded even with #D unmasked, as the
+/// host-diff runs show).
 fn push_checked(cpu: &mut Cpu, ctx: &Ctx, v: F80) {
     let f = &mut cpu.fpu;
     if !f.empty(7) {
         f.overflow();
         return;
     }
-    if ctx.unmasked().intersects(Exc::IE | Exc::DE) {
+    if ctx.unmasked().intersects(Exc::IE) {
+        f.set_c1(false);
         f.raise(ctx.flags);
         return;
     }
@@ -120,15 +118,15 @@ pub fn fld_sti(cpu: &mut Cpu, op: &Op) -> R {
     }
     note(cpu, op);
     let f = &mut cpu.fpu;
-    if !f.empty(7) {
-        f.overflow();
-        return Ok(());
-    }
+    // An empty source is reported before a full stack (the host-diff runs: C1 = 0).
     let v = if f.empty(op.rm) {
         if !f.stack_fault(false) {
             return Ok(());
         }
         F80::INDEFINITE
+    } else if !f.empty(7) {
+        f.overflow();
+        return Ok(());
     } else {
         f.st(op.rm)
     };
@@ -137,8 +135,9 @@ pub fn fld_sti(cpu: &mut Cpu, op: &Op) -> R {
     Ok(())
 }
 
-/// The 66-bit-accurate constant rounded by the control word's mode (SDM Vol. 1 8.3.8:
-/// the constants follow RC; no exception is raised).
+/// The constant rounded by the control word's mode from its exact value (SDM Vol. 1 8.3.8:
+/// the constants follow RC; no exception is raised). The host-diff runs show FLDLG2 in
+/// round-to-nearest giving 9A209A84FBCFF799, which a 66-bit constant would round to even.
 fn constant(c: u8, round: Round) -> F80 {
     let w = match c {
         ONE => return F80::ONE,
@@ -148,11 +147,6 @@ fn constant(c: u8, round: Round) -> F80 {
         PI => wide::PI,
         LG2 => wide::LOG10_2,
         _ => wide::LN2,
-    };
-    // The processor holds the constants with 66 significand bits and rounds those.
-    let w = wide::W {
-        sig: w.sig & !((1u128 << 62) - 1),
-        ..w
     };
     let mut ctx = Ctx {
         round,
@@ -178,15 +172,22 @@ pub fn fld_const<const C: u8>(cpu: &mut Cpu, op: &Op) -> R {
     Ok(())
 }
 
-/// FST ST(i) / FSTP ST(i).
-pub fn fst_sti<const POP: bool>(cpu: &mut Cpu, op: &Op) -> R {
+/// FST ST(i) / FSTP ST(i); with `NCE` the reserved alias D9 D8+i, which on an empty ST(0)
+/// raises nothing, writes nothing and only pops (the host-diff runs on AMD; iced calls it
+/// FSTPNCE).
+pub fn fst_sti<const POP: bool, const NCE: bool>(cpu: &mut Cpu, op: &Op) -> R {
     if !enter(cpu, op, true)? {
         return Ok(());
     }
     note(cpu, op);
     let f = &mut cpu.fpu;
     if f.empty(0) {
-        f.underflow(op.rm, POP as u8);
+        if NCE {
+            f.set_c1(false);
+            f.pop();
+        } else {
+            f.underflow(op.rm, POP as u8);
+        }
         return Ok(());
     }
     let v = f.st(0);
@@ -286,6 +287,19 @@ fn indefinite_image<const DST: u8>() -> ([u8; 10], usize) {
     (b, len)
 }
 
+/// Checks that a store of format `DST` at `off` can be written.
+fn probe<const DST: u8>(cpu: &mut Cpu, op: &Op, off: u64) -> R {
+    match DST {
+        fmt::I16 => cpu.probe_write(op.seg, off, 2),
+        fmt::M32 | fmt::I32 => cpu.probe_write(op.seg, off, 4),
+        fmt::M64 | fmt::I64 => cpu.probe_write(op.seg, off, 8),
+        _ => {
+            cpu.probe_write(op.seg, off, 8)?;
+            cpu.probe_write(op.seg, super::at(op, off, 8), 2)
+        }
+    }
+}
+
 /// Writes a memory image of `len` bytes.
 fn write_image(cpu: &mut Cpu, op: &Op, off: u64, b: &[u8; 10], len: usize) -> R {
     match len {
@@ -312,6 +326,8 @@ fn store<const DST: u8, const POP: bool>(cpu: &mut Cpu, op: &Op, round: Option<R
         return Ok(());
     }
     let off = cpu.ea(op);
+    // The destination is checked (#PF, #AC, #GP) before any x87 exception is decided.
+    probe::<DST>(cpu, op, off)?;
     if cpu.fpu.empty(0) {
         if cpu.fpu.ie_masked() {
             let (b, len) = indefinite_image::<DST>();
@@ -326,9 +342,18 @@ fn store<const DST: u8, const POP: bool>(cpu: &mut Cpu, op: &Op, round: Option<R
     let mut ctx = cpu.fpu.ctx();
     let round = round.unwrap_or(ctx.round);
     let (b, len) = image::<DST>(&mut ctx, cpu.fpu.st(0), round);
-    if !(ctx.unmasked() - Exc::PE).is_empty() {
+    let unmasked = ctx.unmasked();
+    if !(unmasked - Exc::PE).is_empty() {
         note_mem(cpu, op, off);
-        cpu.fpu.raise(ctx.flags);
+        // Nothing is stored: an unmasked overflow or underflow reports no precision
+        // exception for a memory destination (the host-diff runs).
+        let flags = if unmasked.intersects(Exc::OE | Exc::UE) {
+            ctx.flags - Exc::PE
+        } else {
+            ctx.flags
+        };
+        cpu.fpu.set_c1(false);
+        cpu.fpu.raise(flags);
         return Ok(());
     }
     write_image(cpu, op, off, &b, len)?;
@@ -390,7 +415,7 @@ pub fn fcmov<const CC: u8>(cpu: &mut Cpu, op: &Op) -> R {
         f.underflow(0, 0);
         return Ok(());
     }
-    f.set_c1(false);
+    // C1 stays as it was (the host-diff runs).
     if cond {
         let v = f.st(op.rm);
         f.set_st(0, v);

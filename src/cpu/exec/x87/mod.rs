@@ -121,7 +121,7 @@ pub(crate) fn note_mem(cpu: &mut Cpu, op: &Op, off: u64) {
 
 /// `off + k` within the address size.
 #[inline(always)]
-fn at(op: &Op, off: u64, k: u64) -> u64 {
+pub(crate) fn at(op: &Op, off: u64, k: u64) -> u64 {
     off.wrapping_add(k) & ASIZE_MASK[(op.asize & 3) as usize]
 }
 
@@ -139,8 +139,17 @@ pub(crate) fn write_m80(cpu: &mut Cpu, op: &Op, off: u64, v: F80) -> R {
     cpu.write::<U16>(op.seg, at(op, off, 8), v.se as u64)
 }
 
-/// Reads `out.len()` bytes.
-pub(crate) fn read_block(cpu: &mut Cpu, op: &Op, off: u64, out: &mut [u8]) -> R {
+/// Reads `out.len()` bytes: the first `align` bytes as one access (alignment checking sees
+/// the operand's alignment), then the last byte (a #PF on an operand that crosses a page
+/// reports it, as the host-diff runs show for FLDENV and FRSTOR), then the rest.
+pub(crate) fn read_block(cpu: &mut Cpu, op: &Op, off: u64, out: &mut [u8], align: u8) -> R {
+    match align {
+        8 => drop(cpu.read::<U64>(op.seg, off)?),
+        4 => drop(cpu.read::<crate::cpu::U32>(op.seg, off)?),
+        2 => drop(cpu.read::<U16>(op.seg, off)?),
+        _ => {}
+    }
+    cpu.read::<U8>(op.seg, at(op, off, out.len() as u64 - 1))?;
     for (k, b) in out.iter_mut().enumerate() {
         *b = cpu.read::<U8>(op.seg, at(op, off, k as u64))? as u8;
     }
@@ -324,8 +333,9 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
         C::Fisttp_m16int if sse3 => l::fisttp::<I16>,
         C::Fisttp_m32int if sse3 => l::fisttp::<I32>,
         C::Fisttp_m64int if sse3 => l::fisttp::<I64>,
-        C::Fst_sti => l::fst_sti::<false>,
-        C::Fstp_sti | C::Fstpnce_sti | C::Fstp_sti_DFD0 | C::Fstp_sti_DFD8 => l::fst_sti::<true>,
+        C::Fst_sti => l::fst_sti::<false, false>,
+        C::Fstp_sti | C::Fstp_sti_DFD0 | C::Fstp_sti_DFD8 => l::fst_sti::<true, false>,
+        C::Fstpnce_sti => l::fst_sti::<true, true>,
         C::Fxch_st0_sti | C::Fxch_st0_sti_DDC8 | C::Fxch_st0_sti_DFC8 => l::fxch,
         C::Fcmovb_st0_sti => l::fcmov::<0x2>,
         C::Fcmove_st0_sti => l::fcmov::<0x4>,

@@ -13,6 +13,8 @@ fn trig(cpu: &mut Cpu, op: &Op, f: fn(&mut Ctx, F80) -> Option<F80>) -> R {
         return Ok(());
     }
     note(cpu, op);
+    // C2 is cleared unless the operand is out of range.
+    cpu.fpu.set_cc(sw::C2, 0);
     if cpu.fpu.empty(0) {
         cpu.fpu.underflow(0, 0);
         return Ok(());
@@ -45,6 +47,7 @@ fn two_results(cpu: &mut Cpu, op: &Op, f: fn(&mut Ctx, F80) -> Option<(F80, F80)
     }
     note(cpu, op);
     let fpu = &mut cpu.fpu;
+    fpu.set_cc(sw::C2, 0);
     if fpu.empty(0) || !fpu.empty(7) {
         // Underflow or overflow: the masked response leaves two indefinites.
         if fpu.stack_fault(!fpu.empty(0)) {
