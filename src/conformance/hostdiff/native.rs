@@ -831,9 +831,55 @@ mod tests {
     fn the_trampoline_encodes_absolute_operands_without_rip() {
         let bytes = encode_all(epilogue(0x5000_3000)).unwrap();
         let mut d = iced_x86::Decoder::with_ip(64, &bytes, 0, iced_x86::DecoderOptions::NONE);
+        // FXSAVE64 of the x87 and SSE state, then the first GPR store.
+        let fxsave = d.decode();
+        assert_eq!(fxsave.code(), Code::Fxsave64_m512byte);
+        assert_eq!(fxsave.memory_base(), Register::None);
+        assert_eq!(fxsave.memory_displacement64(), 0x5000_3000 + CTX_FX_OUT);
         let first = d.decode();
         assert_eq!(first.memory_base(), Register::None);
         assert_eq!(first.memory_displacement64(), 0x5000_3000);
+    }
+
+    #[test]
+    fn the_x87_state_travels_in_and_out_of_a_native_run() {
+        let region = region().unwrap();
+        let l = region.layout;
+        let mut runner = Runner::new(region).unwrap();
+        let mut regs = [0u64; 16];
+        regs[4] = l.buf() + 0x800;
+        // fld1; faddp st(1) with ST0 = 2: 3 in ST0 of the image coming back.
+        let mut c = case(&[0xD9, 0xE8, 0xDE, 0xC1], regs);
+        c.family = crate::conformance::hostdiff::Family::X87;
+        c.fx[2..4].copy_from_slice(&(7u16 << 11).to_le_bytes());
+        c.fx[4] = 0x80;
+        c.fx[32..42].copy_from_slice(
+            &crate::cpu::softfloat::F80 {
+                se: 0x4000,
+                m: 1 << 63,
+            }
+            .to_bytes(),
+        );
+        // fdivr st(0), st(0) of 0 / 0 with #IA unmasked, then fld1: #MF at the FLD1.
+        let mut z = case(&[0xD8, 0xF8, 0xD9, 0xE8], regs);
+        z.fx[0..2].copy_from_slice(&0x037Eu16.to_le_bytes());
+        z.fx[4] = 0x01;
+        let out = runner.run(&[c, z]).unwrap();
+        assert_eq!(out[0].event, Event::Completed);
+        let st0 = crate::cpu::softfloat::F80::from_bytes(out[0].fx[32..42].try_into().unwrap());
+        assert_eq!(
+            st0,
+            crate::cpu::softfloat::F80 {
+                se: 0x4000,
+                m: 0xC000_0000_0000_0000
+            }
+        );
+        let Event::Exception(e) = &out[1].event else {
+            panic!("{:?}", out[1].event)
+        };
+        assert_eq!((e.vector, e.rip), (Some(16), l.seq() + 2));
+        let fsw = u16::from_le_bytes([out[1].fx[2], out[1].fx[3]]);
+        assert_eq!(fsw & 0x80FF, 0x8081, "IE, ES and B at the #MF");
     }
 
     #[test]
