@@ -175,19 +175,7 @@ fn sw_of(ctx: &Ctx) -> u16 {
     ctx.flags.bits() as u16 | (ctx.up as u16) << 9
 }
 
-/// The distance in units in the last place between two finite 80-bit values of the same
-/// sign (`u64::MAX` if not comparable).
-pub fn ulps(a: F80, b: F80) -> u64 {
-    if a.se & 0x8000 != b.se & 0x8000 || a.exp() == 0x7FFF || b.exp() == 0x7FFF {
-        return if a == b { 0 } else { u64::MAX };
-    }
-    // Normals and denormals order as integers in (exponent, significand).
-    let key = |x: F80| {
-        ((x.exp() as u128) << 63) + (x.m as u128 & !(1 << 63)) + if x.exp() == 0 { 0 } else { 0 }
-    };
-    let (ka, kb) = (key(a), key(b));
-    ka.abs_diff(kb).min(u64::MAX as u128) as u64
-}
+use crate::conformance::hostdiff::compare::ulps;
 
 fn check(
     what: &str,
@@ -277,22 +265,22 @@ fn binary(
 fn x87_arithmetic_matches_the_host() {
     let n = 200_000;
     let mut fails = 0;
-    fails += binary("fadd", n, 1, h_fadd, |c, a, b| add::add(c, a, b));
-    fails += binary("fsub", n, 2, h_fsub, |c, a, b| add::sub(c, a, b));
-    fails += binary("fmul", n, 3, h_fmul, |c, a, b| mul::mul(c, a, b));
-    fails += binary("fdiv", n, 4, h_fdiv, |c, a, b| div::div(c, a, b));
+    fails += binary("fadd", n, 1, h_fadd, add::add);
+    fails += binary("fsub", n, 2, h_fsub, add::sub);
+    fails += binary("fmul", n, 3, h_fmul, mul::mul);
+    fails += binary("fdiv", n, 4, h_fdiv, div::div);
     fails += binary("fsqrt", n, 5, h_fsqrt, |c, a, _| sqrt::sqrt(c, a));
     fails += binary("frndint", n, 6, h_frndint, |c, a, _| {
         let round = c.round;
         rndint::round_to_int(c, a, round)
     });
-    fails += binary("fscale", n, 7, h_fscale, |c, a, b| fscale(c, a, b));
+    fails += binary("fscale", n, 7, h_fscale, fscale);
     assert_eq!(fails, 0, "mismatches with the host's x87");
 }
 
 /// Runs `n` random cases of an operation with up to two register results, the status word
 /// bits in `sw_mask` compared.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn general(
     name: &str,
     n: u64,
@@ -818,14 +806,15 @@ fn sse_arithmetic_matches_the_host() {
     let mut fails = 0u32;
     type Op32 = fn(&mut Ctx, F32, F32) -> F32;
     type Op64 = fn(&mut Ctx, F64, F64) -> F64;
-    let ops32: [(&str, fn(u64, u64, u32) -> (u64, u32), Op32); 5] = [
+    type Host = fn(u64, u64, u32) -> (u64, u32);
+    let ops32: [(&str, Host, Op32); 5] = [
         ("addss", h_addss, |c, a, b| add::add(c, a, b)),
         ("subss", h_subss, |c, a, b| add::sub(c, a, b)),
         ("mulss", h_mulss, |c, a, b| mul::mul(c, a, b)),
         ("divss", h_divss, |c, a, b| div::div(c, a, b)),
         ("sqrtss", h_sqrtss, |c, _, b| sqrt::sqrt(c, b)),
     ];
-    let ops64: [(&str, fn(u64, u64, u32) -> (u64, u32), Op64); 6] = [
+    let ops64: [(&str, Host, Op64); 6] = [
         ("addsd", h_addsd, |c, a, b| add::add(c, a, b)),
         ("subsd", h_subsd, |c, a, b| add::sub(c, a, b)),
         ("mulsd", h_mulsd, |c, a, b| mul::mul(c, a, b)),

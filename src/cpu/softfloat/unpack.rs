@@ -219,15 +219,6 @@ impl F80 {
         self.se & 0x7FFF
     }
 
-    /// The value with the sign flipped.
-    #[inline]
-    pub fn neg(self) -> F80 {
-        F80 {
-            se: self.se ^ 0x8000,
-            m: self.m,
-        }
-    }
-
     /// The value with the sign cleared.
     #[inline]
     pub fn abs(self) -> F80 {
@@ -269,6 +260,17 @@ impl F80 {
     }
 }
 
+impl std::ops::Neg for F80 {
+    type Output = F80;
+    /// The value with the sign flipped (FCHS).
+    fn neg(self) -> F80 {
+        F80 {
+            se: self.se ^ 0x8000,
+            m: self.m,
+        }
+    }
+}
+
 impl Float for F32 {
     const INDEFINITE: F32 = F32::INDEFINITE;
     const FULL: Fmt = F32::FMT;
@@ -285,7 +287,7 @@ impl Float for F32 {
     }
 
     fn from_packed(p: Packed) -> F32 {
-        F32((p.sign as u32) << 31 | (p.bexp as u32) << 23 | (p.sig as u32 & 0x7F_FFFF))
+        F32((p.sign as u32) << 31 | p.bexp << 23 | (p.sig as u32 & 0x7F_FFFF))
     }
 
     fn special(u: &Unpacked) -> F32 {

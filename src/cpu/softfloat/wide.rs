@@ -3,6 +3,8 @@
 //! bits into the final rounding to 64 bits (where an error of 2^-120 relative decides the
 //! rounding only in cases rarer than 2^-55).
 
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
 use super::round::{round_pack, Fmt};
 use super::{shr_jam128, Class, Ctx, Float, Unpacked, F80};
 
@@ -123,15 +125,6 @@ impl W {
         self.sig == 0
     }
 
-    /// −self.
-    #[inline]
-    pub fn neg(self) -> W {
-        W {
-            sign: !self.sign,
-            ..self
-        }
-    }
-
     /// |self|.
     #[inline]
     pub fn abs(self) -> W {
@@ -155,7 +148,7 @@ impl W {
     }
 
     /// self + o, with the lost bits jammed into the sticky bit.
-    pub fn add(self, o: W) -> W {
+    fn plus(self, o: W) -> W {
         if self.is_zero() {
             return o;
         }
@@ -189,13 +182,8 @@ impl W {
         W::new(a.sign, a.exp + 1, s)
     }
 
-    /// self − o.
-    pub fn sub(self, o: W) -> W {
-        self.add(o.neg())
-    }
-
     /// self · o (the upper 128 bits of the product, the rest sticky).
-    pub fn mul(self, o: W) -> W {
+    fn times(self, o: W) -> W {
         if self.is_zero() || o.is_zero() {
             return W {
                 sign: self.sign ^ o.sign,
@@ -212,7 +200,7 @@ impl W {
     }
 
     /// self ÷ o (`o` nonzero): 128 quotient bits by restoring division, the rest sticky.
-    pub fn div(self, o: W) -> W {
+    fn over(self, o: W) -> W {
         if self.is_zero() {
             return self;
         }
@@ -290,7 +278,7 @@ impl W {
         };
         let mut y = W::new(false, 127 + e2 / 2, isqrt64(top) as u128);
         for _ in 0..4 {
-            y = y.add(self.div(y)).scale(-1);
+            y = (y + self / y).scale(-1);
         }
         y
     }
@@ -314,6 +302,49 @@ impl W {
             return false;
         }
         (self.exp, self.sig) < (o.exp, o.sig)
+    }
+}
+
+impl Add for W {
+    type Output = W;
+    /// The sum (see [`W::plus`]).
+    fn add(self, o: W) -> W {
+        self.plus(o)
+    }
+}
+
+impl Sub for W {
+    type Output = W;
+    /// The difference.
+    fn sub(self, o: W) -> W {
+        self.plus(-o)
+    }
+}
+
+impl Mul for W {
+    type Output = W;
+    /// The product (see [`W::times`]).
+    fn mul(self, o: W) -> W {
+        self.times(o)
+    }
+}
+
+impl Div for W {
+    type Output = W;
+    /// The quotient (see [`W::over`]).
+    fn div(self, o: W) -> W {
+        self.over(o)
+    }
+}
+
+impl Neg for W {
+    type Output = W;
+    /// The value with the sign flipped.
+    fn neg(self) -> W {
+        W {
+            sign: !self.sign,
+            ..self
+        }
     }
 }
 

@@ -156,7 +156,7 @@ fn sign_op(cpu: &mut Cpu, op: &Op, f: fn(F80) -> F80) -> R {
 
 /// FCHS.
 pub fn fchs(cpu: &mut Cpu, op: &Op) -> R {
-    sign_op(cpu, op, F80::neg)
+    sign_op(cpu, op, |v| -v)
 }
 
 /// FABS.
@@ -269,9 +269,8 @@ pub fn fprem<const NEAREST: bool>(cpu: &mut Cpu, op: &Op) -> R {
     if !r.divided {
         f.set_c1(false);
     } else if r.complete {
-        let cc = (q & 4 != 0) as u16 * sw::C0
-            | (q & 2 != 0) as u16 * sw::C3
-            | (q & 1 != 0) as u16 * sw::C1;
+        let bit = |b: u64, flag: u16| if q & b != 0 { flag } else { 0 };
+        let cc = bit(4, sw::C0) | bit(2, sw::C3) | bit(1, sw::C1);
         f.set_cc(sw::CC, cc);
     } else {
         f.set_cc(sw::CC, sw::C2);

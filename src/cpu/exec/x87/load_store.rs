@@ -39,7 +39,7 @@ pub fn bcd_value(b: &[u8; 10]) -> F80 {
     let mut ctx = Ctx::new();
     let r: F80 = crate::cpu::softfloat::convert::from_int(&mut ctx, v);
     if b[9] & 0x80 != 0 {
-        r.neg()
+        -r
     } else {
         r
     }

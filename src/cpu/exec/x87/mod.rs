@@ -172,14 +172,23 @@ fn st_index(r: Register) -> u8 {
     (r as u32).wrapping_sub(Register::ST0 as u32) as u8 & 7
 }
 
+/// The index i of the ST(i) operand encoded in the opcode's low bits, if any.
+fn sti_operand(ins: &iced_x86::Instruction) -> Option<u8> {
+    let oc = ins.op_code();
+    (0..oc.op_count())
+        .find(|&i| oc.op_kind(i) == iced_x86::OpCodeOperandKind::sti_opcode)
+        .map(|i| st_index(ins.op_register(i)))
+}
+
 /// The FOP of an instruction: the low three bits of its first opcode byte and its ModR/M
 /// byte. Memory forms get mod and r/m as the addressing suggests (iced keeps no raw bytes).
 fn fop(d: &Decoded) -> u16 {
     let ins = d.ins;
     let oc = ins.op_code();
     if oc.op_code() > 0xFF {
-        // A register form iced takes as a two-byte opcode (D9 E8 is FLD1).
-        return ((oc.op_code() >> 8) as u16 & 7) << 8 | (oc.op_code() & 0xFF) as u16;
+        // A register form iced takes as a two-byte opcode (D9 E8 is FLD1, D8 C0+i FADD).
+        let modrm = (oc.op_code() & 0xFF) as u16 + sti_operand(ins).unwrap_or(0) as u16;
+        return ((oc.op_code() >> 8) as u16 & 7) << 8 | modrm;
     }
     let first = (oc.op_code() & 7) as u16;
     let reg = oc.group_index().max(0) as u16 & 7;
@@ -218,12 +227,9 @@ fn fop(d: &Decoded) -> u16 {
         };
         md << 6 | reg << 3 | rm
     } else {
-        let rm = match oc.rm_group_index() {
-            r if r >= 0 => r as u16,
-            _ => (0..ins.op_count())
-                .map(|i| ins.op_register(i))
-                .find(|r| r.is_st() && *r != Register::ST0)
-                .map_or(0, |r| st_index(r) as u16),
+        let rm = match sti_operand(ins) {
+            Some(i) => i as u16,
+            None => oc.rm_group_index().max(0) as u16 & 7,
         };
         0xC0 | reg << 3 | rm
     };
@@ -240,10 +246,7 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
     use transcendental as t;
     let ins = d.ins;
     // ST(i) of the register forms, whichever operand it is.
-    op.rm = (0..ins.op_count())
-        .map(|i| ins.op_register(i))
-        .find(|r| r.is_st() && *r != Register::ST0)
-        .map_or(0, st_index);
+    op.rm = sti_operand(ins).unwrap_or(0);
     if (0..ins.op_count()).any(|i| d.is_mem(i)) {
         d.mem(op);
     }

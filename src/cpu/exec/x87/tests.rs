@@ -90,7 +90,7 @@ fn loads_and_stores_in_every_format() {
     assert_eq!(f.st(3), f80(0xC001, 0xE000_0000_0000_0000));
     assert_eq!(f.st(2), f80(0x400F, 0xC350_0000_0000_0000));
     assert_eq!(f.st(1), f80(0xC03E, 1 << 63));
-    assert_eq!(f.st(0).sign(), true);
+    assert!(f.st(0).sign());
     assert_eq!(c.fpu.status() & sw::FLAGS, 0, "every load was exact");
     // Store them back in other formats, popping.
     run(&mut c, |a| {
@@ -158,7 +158,7 @@ fn arithmetic_forms_pick_their_operands() {
     c.fpu.push(TWO);
     // ST0 = 2, ST1 = 3.
     run(&mut c, |a| a.fsub_2(st0, st1)).unwrap();
-    assert_eq!(c.fpu.st(0), F80::ONE.neg(), "2 - 3");
+    assert_eq!(c.fpu.st(0), -F80::ONE, "2 - 3");
     run(&mut c, |a| a.fsubr_2(st0, st1)).unwrap();
     assert_eq!(c.fpu.st(0), f80(0x4001, 1 << 63), "3 - (-1) = 4");
     run(&mut c, |a| a.fdiv_2(st1, st0)).unwrap();
@@ -435,4 +435,46 @@ fn stores_round_and_report_precision() {
     run(&mut c, |a| a.fistp(dword_ptr(DATA + 24))).unwrap();
     assert_eq!(get::<4>(&c, DATA + 24), [0x55; 4]);
     assert!(!c.fpu.empty(0), "not popped");
+}
+
+#[test]
+fn fisttp_truncates_and_exists_only_with_sse3() {
+    use crate::cpu::cpuid::{has, Feature};
+    use crate::cpu::decode::translate;
+    let bytes = [0xDB, 0x0D, 0x00, 0x00, 0x20, 0x00]; // fisttp dword [0x200000]
+    let ins = iced_x86::Decoder::with_ip(32, &bytes, 0, iced_x86::DecoderOptions::NONE).decode();
+    let mut d = translate(&ins, 32, crate::cpu::Model::Modern);
+    let mut c = cpu();
+    if !has(Feature::SSE3) {
+        assert_eq!(exec(&mut c, &bytes), Err(Fault::UD), "no SSE3, no FISTTP");
+        d.op.run = super::load_store::fisttp::<{ super::fmt::I32 }>;
+    }
+    // -2.75 truncates to -2 whatever RC says (here: round up), and pops.
+    c.fpu.set_control(0x0B7F);
+    c.fpu.push(f80(0xC000, 0xB000_0000_0000_0000));
+    let rip = c.rip();
+    c.set_rip(rip + bytes.len() as u64);
+    (d.op.run)(&mut c, &d.op).unwrap();
+    assert_eq!(get::<4>(&c, DATA), (-2i32).to_le_bytes());
+    assert!(c.fpu.empty(0));
+    assert_eq!(c.fpu.status() & sw::PE, sw::PE);
+}
+
+#[test]
+fn the_opcode_and_pointers_are_recorded() {
+    let mut c = cpu();
+    c.fpu.push(THREE);
+    c.fpu.push(TWO);
+    let rip = c.rip();
+    run(&mut c, |a| a.fadd_2(st0, st3)).unwrap(); // D8 C3
+    assert_eq!((c.fpu.fop, c.fpu.fip), (0x0C3, rip));
+    run(&mut c, |a| a.fdivr(qword_ptr(DATA + 0x10))).unwrap(); // DC /7, disp32
+    assert_eq!(c.fpu.fop, 0x4 << 8 | 0x3D);
+    assert_eq!(c.fpu.fdp, DATA + 0x10);
+    run(&mut c, |a| a.fsin()).unwrap(); // D9 FE
+    assert_eq!(c.fpu.fop, 0x1FE);
+    // Control instructions leave the pointers alone.
+    let fip = c.fpu.fip;
+    run(&mut c, |a| a.fnstcw(word_ptr(DATA + 0x20))).unwrap();
+    assert_eq!(c.fpu.fip, fip);
 }
