@@ -336,3 +336,48 @@ fn real_mode_programs_save_and_restore_the_16_bit_layout() {
         "PE from FISTP, TOP 0"
     );
 }
+
+/// Guest x87 throughput (run with `--release -- --ignored`): a loop of loads, adds,
+/// multiplies, a divide and a store, and one of FSIN.
+#[test]
+#[ignore]
+fn x87_throughput() {
+    for (name, body) in [("arith", 0u8), ("fsin", 1u8)] {
+        let mut cpu = prot();
+        cpu.mem.write_bytes(DATA, &1.0001f64.to_le_bytes()).unwrap();
+        let n: u32 = if body == 0 { 1_000_000 } else { 20_000 };
+        let code = asm(CODE, |a| {
+            a.fninit()?;
+            a.fld1()?;
+            a.mov(ecx, n)?;
+            let mut top = a.create_label();
+            a.set_label(&mut top)?;
+            if body == 0 {
+                a.fld(qword_ptr(DATA as u32))?;
+                a.fmul(qword_ptr(DATA as u32))?;
+                a.fadd_2(st0, st1)?;
+                a.fdiv(qword_ptr(DATA as u32))?;
+                a.fstp(qword_ptr(DATA as u32 + 8))?;
+            } else {
+                a.fld(qword_ptr(DATA as u32))?;
+                a.fsin()?;
+                a.fstp(qword_ptr(DATA as u32 + 8))?;
+            }
+            a.dec(ecx)?;
+            a.jnz(top)?;
+            a.hlt()
+        });
+        load(&mut cpu, CODE, &code);
+        cpu.set_rip(CODE);
+        let t = std::time::Instant::now();
+        let before = cpu.icount;
+        assert_eq!(cpu.run(&mut OpenBus, u64::MAX / 2), RunExit::Halted);
+        let dt = t.elapsed().as_secs_f64();
+        let ins = cpu.icount - before;
+        println!(
+            "{name}: {ins} instructions in {dt:.3} s: {:.1} M instructions/s, {:.0} ns per loop",
+            ins as f64 / dt / 1e6,
+            dt * 1e9 / n as f64
+        );
+    }
+}

@@ -970,3 +970,95 @@ fn sse_arithmetic_matches_the_host() {
     }
     assert_eq!(fails, 0, "mismatches with the host's SSE unit");
 }
+
+/// Prints the hard-case table of `tests.rs` from the host's x87 (run with `--ignored`).
+#[test]
+#[ignore]
+fn print_hard_case_table() {
+    let one = F80::ONE;
+    let f = |se: u16, m: u64| F80 { se, m };
+    let half_ulp = f(0x3FFF - 64, 1 << 63); // 2^-64: half an ulp of 1.0 at 64 bits
+    let cases: Vec<(&str, F80, F80)> = vec![
+        ("add", one, half_ulp),
+        ("add", f(0x3FFF, 0x8000_0000_0000_0001), half_ulp),
+        ("add", f(0x3FFF, u64::MAX), half_ulp),
+        ("sub", one, f(0x3FFF - 65, 1 << 63)),
+        ("sub", one, one),
+        ("add", F80::zero(true), F80::zero(true)),
+        ("add", F80::zero(false), F80::zero(true)),
+        ("mul", F80::zero(false), -one),
+        ("add", f(0x3FFF, 0x8000_0080_0000_0000), F80::ZERO),
+        ("add", f(0x3FFF, 0x8000_0000_0000_0400), F80::ZERO),
+        ("mul", f(0x0001, 1 << 63), f(0x3FFE, 1 << 63)),
+        ("mul", f(0x0001, 0xC000_0000_0000_0000), f(0x3FFE, 1 << 63)),
+        ("mul", f(0x0000, 1), f(0x3FFE, 1 << 63)),
+        ("mul", f(0x0000, 3), f(0x3FFE, 1 << 63)),
+        ("div", f(0x0001, 1 << 63), f(0x4000, 0xC000_0000_0000_0000)),
+        ("mul", f(0x7FFE, u64::MAX), f(0x3FFF, 0x8000_0000_0000_0001)),
+        ("div", one, f(0x4000, 0xC000_0000_0000_0000)),
+        ("div", one, F80::ZERO),
+        ("sqrt", f(0x4000, 1 << 63), F80::ZERO),
+        ("sqrt", f(0x0000, 1), F80::ZERO),
+        ("sub", F80::inf(false), F80::inf(false)),
+        (
+            "add",
+            f(0x7FFF, 0x8000_0000_0000_0001),
+            f(0x7FFF, 0xC000_0000_0000_0002),
+        ),
+        ("add", f(0x3FFF, 1), one),
+    ];
+    for (op, a, b) in cases {
+        for cw in [0x037F, 0x077F, 0x0B7F, 0x0F7F, 0x007F, 0x027F] {
+            let h = match op {
+                "add" => h_fadd(a, b, cw, [0; 10]),
+                "sub" => h_fsub(a, b, cw, [0; 10]),
+                "mul" => h_fmul(a, b, cw, [0; 10]),
+                "div" => h_fdiv(a, b, cw, [0; 10]),
+                _ => h_fsqrt(a, b, cw, [0; 10]),
+            };
+            println!(
+                "    (\"{op}\", {cw:#06x}, ({:#06x}, {:#018x}), ({:#06x}, {:#018x}), ({:#06x}, {:#018x}), {:#06x}),",
+                a.se, a.m, b.se, b.m, h.st0.se, h.st0.m, h.sw & SW_MASK
+            );
+        }
+    }
+}
+
+/// Prints the binary32/64 hard-case table of `tests.rs` from the host's SSE unit.
+#[test]
+#[ignore]
+fn print_sse_hard_case_table() {
+    let cases32: Vec<(&str, u32, u32)> = vec![
+        ("addss", 0x3F80_0000, 0x3380_0000),
+        ("addss", 0x3F80_0001, 0x3380_0000),
+        ("subss", 0x3F80_0000, 0x3F80_0000),
+        ("mulss", 0x0080_0000, 0x3F00_0000),
+        ("mulss", 0x0080_0001, 0x3F00_0000),
+        ("mulss", 0x0000_0001, 0x3F00_0000),
+        ("mulss", 0x0000_0003, 0x3F00_0000),
+        ("addss", 0x0000_0001, 0x0000_0001),
+        ("divss", 0x3F80_0000, 0x4040_0000),
+        ("mulss", 0x7F7F_FFFF, 0x4000_0000),
+        ("addss", 0x7FA0_0000, 0xFFC0_0001),
+        ("addss", 0xFFC0_0001, 0x7FA0_0000),
+        ("sqrtss", 0, 0x8000_0001),
+        ("mulss", 0x007F_FFFF, 0x3F80_0001),
+    ];
+    for (op, a, b) in cases32 {
+        for csr in [0x1F80u32, 0x3F80, 0x5F80, 0x7F80, 0x9F80, 0x1FC0] {
+            let host = match op {
+                "addss" => h_addss,
+                "subss" => h_subss,
+                "mulss" => h_mulss,
+                "divss" => h_divss,
+                _ => h_sqrtss,
+            };
+            let (r, c) = host(a as u64, b as u64, csr);
+            println!(
+                "    (\"{op}\", {csr:#06x}, {a:#010x}, {b:#010x}, {:#010x}, {:#04x}),",
+                r as u32,
+                c & 0x3F
+            );
+        }
+    }
+}
