@@ -6,9 +6,12 @@
 
 use super::{add, div, mul, sqrt, Ctx, F32, F80};
 
+/// An 80-bit value as (sign and exponent, significand).
+type Bits80 = (u16, u64);
+
 /// (operation, control word, a, b, result, status bits IE…PE, SF, C1).
 #[rustfmt::skip]
-const X87: &[(&str, u16, (u16, u64), (u16, u64), (u16, u64), u16)] = &[
+const X87: &[(&str, u16, Bits80, Bits80, Bits80, u16)] = &[
     ("add", 0x037f, (0x3fff, 0x8000000000000000), (0x3fbf, 0x8000000000000000), (0x3fff, 0x8000000000000000), 0x0020),
     ("add", 0x077f, (0x3fff, 0x8000000000000000), (0x3fbf, 0x8000000000000000), (0x3fff, 0x8000000000000000), 0x0020),
     ("add", 0x0b7f, (0x3fff, 0x8000000000000000), (0x3fbf, 0x8000000000000000), (0x3fff, 0x8000000000000001), 0x0220),
