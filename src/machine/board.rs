@@ -38,6 +38,7 @@ enum PortDev {
     Uart(u8),
     Debug,
     FwCfg,
+    FpuClear,
     Vga,
     Pci,
     AcpiPm,
@@ -55,6 +56,7 @@ const PORT_MAP: &[(u16, u16, PortDev)] = &[
     (0x92, 0x93, PortDev::Port92),    // system control port A (fast A20, reset)
     (0xA0, 0xA2, PortDev::Pic),       // 8259A slave
     (0xE9, 0xEA, PortDev::Debug),     // Bochs/QEMU debug console
+    (0xF0, 0xF1, PortDev::FpuClear),  // clear the x87 error latch (IRQ 13, IGNNE#)
     (0xF4, 0xF8, PortDev::Debug),     // isa-debug-exit
     (0x2E8, 0x2F0, PortDev::Uart(3)), // COM4
     (0x2F8, 0x300, PortDev::Uart(1)), // COM2
@@ -89,6 +91,7 @@ mod irq {
     pub const COM2_4: u8 = 3;
     pub const COM1_3: u8 = 4;
     pub const RTC: u8 = 8;
+    pub const FPU: u8 = 13;
     pub const MOUSE: u8 = 12;
     /// The ACPI SCI (level-triggered, active high; the MADT overrides its polarity).
     pub const SCI: u8 = 9;
@@ -150,6 +153,10 @@ pub struct Board {
     slice_end: u64,
     /// A device's deadline moved before `slice_end`: the CPU must come back early.
     timer_moved: bool,
+    /// The CPU's FERR# output (an x87 error signalled the legacy way), on IRQ 13.
+    pub fpu_ferr: bool,
+    /// A write to port 0xF0 asked to clear the x87 error (the CPU's IGNNE# input).
+    pub fpu_clear: bool,
     /// The guest asked for a CPU reset (i8042 0xFE, port 0x92 bit 0, 0xCF9).
     reset: bool,
     /// The guest entered S5 through PM1a_CNT.
@@ -198,6 +205,8 @@ impl Board {
             a20: true,
             a20_changed: false,
             slice_end: u64::MAX,
+            fpu_ferr: false,
+            fpu_clear: false,
             timer_moved: false,
             reset: false,
             power_off: false,
@@ -298,6 +307,7 @@ impl Board {
             (irq::COM1_3, com1_3),
             (irq::RTC, rtc),
             (irq::MOUSE, self.i8042.irq12()),
+            (irq::FPU, self.fpu_ferr),
             (irq::SCI, self.acpi_pm.sci()),
         ];
         for (line, level) in isa {
@@ -440,6 +450,7 @@ impl Bus for Board {
             PortDev::Uart(i) => self.uarts[i as usize].io_read(&mut ctx, port, size),
             PortDev::Debug => self.debug.io_read(&mut ctx, port, size),
             PortDev::FwCfg => self.fw_cfg.io_read(&mut ctx, port, size),
+            PortDev::FpuClear => ones(size) as u32,
             PortDev::Vga => self.vga.io_read(&mut ctx, port, size),
             PortDev::Pci => self.pci.io_read(&mut ctx, port, size),
             PortDev::AcpiPm => self.acpi_pm.io_read(&mut ctx, port, size),
@@ -460,6 +471,11 @@ impl Bus for Board {
             PortDev::Uart(i) => self.uarts[i as usize].io_write(&mut ctx, port, size, value),
             PortDev::Debug => self.debug.io_write(&mut ctx, port, size, value),
             PortDev::FwCfg => self.fw_cfg.io_write(&mut ctx, port, size, value),
+            PortDev::FpuClear => {
+                // PC/AT: any write to 0xF0 drops IRQ 13 and asserts IGNNE# until FERR# falls.
+                self.fpu_clear = true;
+                self.fpu_ferr = false;
+            }
             PortDev::Vga => self.vga.io_write(&mut ctx, port, size, value),
             PortDev::Pci => {
                 self.pci.io_write(&mut ctx, port, size, value);
