@@ -224,6 +224,7 @@ enum Group {
     Io,
     FlagOps,
     Misc,
+    Sse,
 }
 
 impl Group {
@@ -246,6 +247,7 @@ impl Group {
             Group::Io => io::decode,
             Group::FlagOps => flagops::decode,
             Group::Misc => misc::decode,
+            Group::Sse => sse::decode,
         }
     }
 }
@@ -475,8 +477,6 @@ fn group(m: M) -> Option<Group> {
         | M::Hlt
         | M::Rdrand
         | M::Rdseed
-        | M::Xgetbv
-        | M::Xsetbv
         | M::Monitor
         | M::Mwait
         | M::Loadall
@@ -547,9 +547,19 @@ pub struct DecodedOp {
     pub plain: bool,
 }
 
+/// The group of an instruction: MMX, SSE and the other SIMD-state encodings by their CPUID
+/// feature (iced names some of them as string instructions: MOVSD, CMPSD), the rest by
+/// mnemonic.
+fn group_of(ins: &Instruction) -> Option<Group> {
+    if exec::sse::claims(ins) {
+        return Some(Group::Sse);
+    }
+    group(ins.mnemonic())
+}
+
 /// Whether instructions with this mnemonic are plain (see [`DecodedOp::plain`]).
 fn plain(ins: &Instruction) -> bool {
-    let Some(g) = group(ins.mnemonic()) else {
+    let Some(g) = group_of(ins) else {
         return false;
     };
     let special_operand = (0..ins.op_count()).any(|i| {
@@ -566,7 +576,7 @@ fn plain(ins: &Instruction) -> bool {
         | Group::Bit
         | Group::Bmi
         | Group::Mov => true,
-        Group::FlagOps | Group::Branch | Group::Misc => true,
+        Group::FlagOps | Group::Branch | Group::Misc | Group::Sse => true,
         Group::Stack => !matches!(ins.mnemonic(), M::Popf | M::Popfd | M::Popfq),
         Group::String => !matches!(
             ins.mnemonic(),
@@ -595,7 +605,7 @@ pub fn translate(ins: &Instruction, bits: u32, model: Model) -> DecodedOp {
             plain: true,
         };
     }
-    let mut flow = match group(ins.mnemonic()).and_then(|g| g.decoder()(&d, &mut op)) {
+    let mut flow = match group_of(ins).and_then(|g| g.decoder()(&d, &mut op)) {
         Some(flow) => flow,
         None if is_fpu_or_simd(ins) => {
             op.run = exec::misc::fpu_unavailable;
