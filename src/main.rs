@@ -50,7 +50,18 @@ enum Conformance {
         /// Random seed (a fresh one is chosen and printed when absent).
         #[arg(long)]
         seed: Option<u64>,
+        /// The instruction family the sequences are made of.
+        #[arg(long, value_enum, default_value_t = FamilyArg::Integer)]
+        family: FamilyArg,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FamilyArg {
+    /// General-purpose integer instructions.
+    Integer,
+    /// MMX, SSE … SSE4.2 and the SIMD control instructions.
+    Sse,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -76,8 +87,17 @@ fn main() -> ExitCode {
             };
             vx86::conformance::sst::main(&dir, model, filter.as_deref())
         }
-        Command::Conformance(Conformance::HostDiff { count, seed }) => {
-            vx86::conformance::hostdiff::main(count, seed)
+        Command::Conformance(Conformance::HostDiff {
+            count,
+            seed,
+            family,
+        }) => {
+            use vx86::conformance::hostdiff::Family;
+            let family = match family {
+                FamilyArg::Integer => Family::Integer,
+                FamilyArg::Sse => Family::Sse,
+            };
+            vx86::conformance::hostdiff::main(count, seed, family)
         }
         Command::Bench { filter, repeat } => bench(filter.as_deref(), repeat),
     };

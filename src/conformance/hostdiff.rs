@@ -109,6 +109,38 @@ pub struct Case {
     /// Register bits the vendors define differently, per position as `undefined` (bit n of
     /// entry r: bit n of register r); they are not compared.
     pub vendor_bits: Vec<[u64; 16]>,
+    /// XMM0–XMM15 and MXCSR on entry.
+    pub simd: SimdState,
+}
+
+/// The SSE state a sequence starts from and leaves: all 128 bits of XMM0–XMM15 and MXCSR.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimdState {
+    /// XMM0–XMM15.
+    pub xmm: [u128; 16],
+    /// MXCSR.
+    pub mxcsr: u32,
+}
+
+impl Default for SimdState {
+    /// Zeroed registers and the power-on MXCSR (0x1F80: all exceptions masked).
+    fn default() -> Self {
+        SimdState {
+            xmm: [0; 16],
+            mxcsr: 0x1F80,
+        }
+    }
+}
+
+/// Which instructions the sequences are made of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Family {
+    /// General-purpose integer instructions.
+    #[default]
+    Integer,
+    /// MMX, SSE … SSE4.2, PCLMULQDQ, CRC32 and the SIMD control instructions, with random
+    /// XMM registers (special floating-point values included) and MXCSR settings.
+    Sse,
 }
 
 /// An exception that stopped the sequence.
@@ -147,6 +179,8 @@ pub struct Outcome {
     pub rflags: u64,
     /// The scratch buffer.
     pub mem: Box<[u8; BUF_LEN]>,
+    /// XMM0–XMM15 and MXCSR.
+    pub simd: SimdState,
     /// How it ended.
     pub event: Event,
 }
@@ -158,6 +192,7 @@ impl Outcome {
             regs: case.regs,
             rflags: case.rflags,
             mem: case.mem.clone(),
+            simd: case.simd,
             event: Event::Failed(why),
         }
     }
@@ -179,7 +214,7 @@ pub fn supported() -> bool {
 
 /// Runs `count` random sequences natively and in vx86; prints the seed first and
 /// `N passed, M failed` last; returns the exit status (0 iff nothing failed).
-pub fn main(count: u64, seed: Option<u64>) -> Result<u8, Error> {
+pub fn main(count: u64, seed: Option<u64>, family: Family) -> Result<u8, Error> {
     if !supported() {
         println!("host-diff: unsupported on this host (it needs an x86-64 Linux host)");
         return Err(Error::Host(
@@ -187,7 +222,7 @@ pub fn main(count: u64, seed: Option<u64>) -> Result<u8, Error> {
         ));
     }
     let seed = seed.unwrap_or_else(time_seed);
-    let summary = run(count, seed)?;
+    let summary = run(count, seed, family)?;
     Ok(if summary.failed == 0 { 0 } else { 1 })
 }
 
@@ -203,14 +238,14 @@ fn time_seed() -> u64 {
 /// Runs `count` sequences from `seed` on all cores and prints the seed, sparse progress, the
 /// first mismatch reports, a per-mnemonic failure table and the closing
 /// `N passed, M failed` line. Fails on hosts other than x86-64 Linux.
-pub fn run(count: u64, seed: u64) -> Result<Summary, Error> {
+pub fn run(count: u64, seed: u64, family: Family) -> Result<Summary, Error> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
-        driver::run(count, seed)
+        driver::run(count, seed, family)
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
-        let _ = (count, seed);
+        let _ = (count, seed, family);
         Err(Error::Host(
             "host-diff runs only on x86-64 Linux hosts".into(),
         ))

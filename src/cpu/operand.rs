@@ -231,8 +231,9 @@ impl Cpu {
 
     /// Reads 16 bytes from `seg:off` (an XMM operand). `aligned` forms raise #GP(0) when the
     /// linear address is not a multiple of 16 (SDM Vol. 1 11.6.7), after the segment checks
-    /// and before paging. A 16-byte access is never checked for #AC (SDM Vol. 2 Table 2-21:
-    /// only references of 8 bytes or less are).
+    /// and before paging. With alignment checking on, the unaligned forms raise #AC(0) when
+    /// the address is not a multiple of 16 (SDM Vol. 3A 6.15 leaves this to the
+    /// implementation; the AMD processors host-diff runs on do so).
     #[inline(always)]
     pub fn read128(&mut self, seg: u8, off: u64, aligned: bool) -> Result<u128, Fault> {
         let s = &self.segs[(seg & 7) as usize];
@@ -279,6 +280,7 @@ impl Cpu {
             return Err(Fault::GP0);
         }
         let who = self.data_privilege();
+        self.check_alignment128(lin, who)?;
         let mut v = 0u128;
         let mut at = 0;
         while at < 16 {
@@ -299,14 +301,43 @@ impl Cpu {
             return Err(Fault::GP0);
         }
         let who = self.data_privilege();
+        self.check_alignment128(lin, who)?;
         self.probe_write_lin(lin, 1, who)?;
-        self.probe_write_lin(lin.wrapping_add(15) & self.lin_mask, 1, who)?;
+        if lin & 0xFFF > 0xFF0 {
+            // The second page, from its first byte (where a fault there reports CR2).
+            self.probe_write_lin((lin | 0xFFF).wrapping_add(1) & self.lin_mask, 1, who)?;
+        }
         let mut at = 0;
         while at < 16 {
             let n = piece(lin.wrapping_add(at), 16 - at);
             let a = lin.wrapping_add(at) & self.lin_mask;
             self.write_lin(a, n as u8, (v >> (8 * at)) as u64, who)?;
             at += n;
+        }
+        Ok(())
+    }
+
+    /// Checks that 16 bytes at `seg:off` could be written (segment, #AC as in
+    /// [`Cpu::read128`], both pages), writing nothing.
+    pub fn probe_write128(&mut self, seg: u8, off: u64) -> Result<(), Fault> {
+        let lin = self.linear(seg, off, 16, true)?;
+        let who = self.data_privilege();
+        self.check_alignment128(lin, who)?;
+        self.probe_write_lin(lin, 1, who)?;
+        if lin & 0xFFF > 0xFF0 {
+            self.probe_write_lin((lin | 0xFFF).wrapping_add(1) & self.lin_mask, 1, who)?;
+        }
+        Ok(())
+    }
+
+    /// #AC(0) for a 16-byte access not aligned on 16 bytes while alignment checking is on
+    /// (see [`Cpu::read128`]).
+    fn check_alignment128(&self, lin: u64, who: Privilege) -> Result<(), Fault> {
+        if who == Privilege::User
+            && self.tlb_set() == super::mmu::tlb::TlbSet::UserAligned
+            && lin & 15 != 0
+        {
+            return Err(Fault::AC);
         }
         Ok(())
     }

@@ -64,11 +64,37 @@ pub fn diff(case: &Case, host: &Outcome, emu: &Outcome) -> Option<String> {
             flag_names(mask)
         ));
     }
+    lines.extend(simd_diff(host, emu));
     lines.extend(mem_diff(case, host, emu));
     if lines.is_empty() {
         return None;
     }
     Some(report(case, host, emu, &lines))
+}
+
+/// The differing XMM registers (all 128 bits) and MXCSR.
+fn simd_diff(host: &Outcome, emu: &Outcome) -> Vec<String> {
+    let (h, e) = (&host.simd, &emu.simd);
+    let mut lines = Vec::new();
+    for r in 0..16 {
+        if h.xmm[r] != e.xmm[r] {
+            lines.push(format!(
+                "{:>6}: host {:#034x}  vx86 {:#034x}",
+                format!("xmm{r}"),
+                h.xmm[r],
+                e.xmm[r]
+            ));
+        }
+    }
+    if h.mxcsr != e.mxcsr {
+        lines.push(format!(
+            " mxcsr: host {:#06x}  vx86 {:#06x}  (differ in {:#06x})",
+            h.mxcsr,
+            e.mxcsr,
+            h.mxcsr ^ e.mxcsr
+        ));
+    }
+    lines
 }
 
 /// The difference between how the sequence ended on each side, if any.
@@ -242,6 +268,14 @@ fn report(case: &Case, host: &Outcome, emu: &Outcome, lines: &[String]) -> Strin
             regs.join(" ")
         );
     }
+    if case.simd != super::SimdState::default() {
+        let _ = writeln!(s, "        mxcsr={:#06x}", case.simd.mxcsr);
+        for (r, x) in case.simd.xmm.iter().enumerate() {
+            if *x != 0 {
+                let _ = writeln!(s, "        xmm{r}={x:#034x}");
+            }
+        }
+    }
     let undefined = case.undefined.last().copied().unwrap_or(0);
     let _ = writeln!(
         s,
@@ -289,6 +323,7 @@ mod tests {
             mem: Box::new([0; BUF_LEN]),
             undefined: vec![0, bit::SF | bit::ZF | bit::AF | bit::PF],
             vendor_bits: vec![[0; 16], [0; 16]],
+            simd: Default::default(),
         }
     }
 
@@ -297,6 +332,7 @@ mod tests {
             regs: c.regs,
             rflags: c.rflags,
             mem: c.mem.clone(),
+            simd: c.simd,
             event: Event::Completed,
         }
     }

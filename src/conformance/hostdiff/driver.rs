@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use iced_x86::Mnemonic;
 
-use super::{compare, emu, gen, native, Case, Event, Summary, BATCH};
+use super::{compare, emu, gen, native, Case, Event, Family, Summary, BATCH};
 use crate::Error;
 
 /// Mismatch reports printed in full at most (`VX86_HOSTDIFF_SHOW` overrides it).
@@ -40,7 +40,7 @@ struct WorkerResult {
 }
 
 /// Runs `count` sequences from `seed`; see [`super::run`].
-pub fn run(count: u64, seed: u64) -> Result<Summary, Error> {
+pub fn run(count: u64, seed: u64, family: Family) -> Result<Summary, Error> {
     let region = native::region()?;
     let layout = region.layout;
     let mut features = native::host_features();
@@ -48,13 +48,13 @@ pub fn run(count: u64, seed: u64) -> Result<Summary, Error> {
     if !features.compat {
         println!("host-diff: this host does not run 32-bit code; compatibility-mode sequences are left out");
     }
-    let generator = gen::Generator::new(layout, features);
+    let generator = gen::Generator::new(layout, features).with_family(family);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let threads = threads.min(count.div_ceil(BATCH as u64).max(1) as usize);
     println!(
-        "host-diff: seed {seed}, {count} sequences, {threads} threads, region at {:#x}",
+        "host-diff: seed {seed}, {count} {family:?} sequences, {threads} threads, region at {:#x}",
         layout.base
     );
     let start = std::time::Instant::now();

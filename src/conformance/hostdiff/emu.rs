@@ -6,11 +6,12 @@
 //! holds the saved RIP, RFLAGS and RSP (SDM Vol. 3A 6.14).
 
 use super::{
-    Case, Event, Exc, Layout, Outcome, BUF_LEN, GS_BASE, MAX_CODE, REGION_LEN, SEQ_OFFSET,
+    Case, Event, Exc, Layout, Outcome, SimdState, BUF_LEN, GS_BASE, MAX_CODE, REGION_LEN,
+    SEQ_OFFSET,
 };
 use crate::cpu::segment::attr;
 use crate::cpu::setup::{descriptor, gdt};
-use crate::cpu::state::{sreg, Cr0};
+use crate::cpu::state::{sreg, Cr0, Cr4};
 use crate::cpu::{Cpu, Model, OpenBus, Segment, TableReg};
 use crate::mem::PhysMem;
 use crate::Error;
@@ -81,8 +82,11 @@ impl Emu {
         };
         e.build_tables();
         e.build_idt_tss();
-        // Linux runs user code with CR0.AM and CR0.WP set.
-        e.cpu.cr0 |= Cr0::AM | Cr0::WP;
+        // Linux runs user code with CR0.AM and CR0.WP set, CR0.MP and NE for the FPU, and
+        // CR4.OSFXSR and OSXMMEXCPT (SSE enabled, unmasked SIMD exceptions raise #XM).
+        e.cpu.cr0 |= Cr0::AM | Cr0::WP | Cr0::MP | Cr0::NE;
+        e.cpu.cr0.remove(Cr0::EM | Cr0::TS);
+        e.cpu.cr4 |= Cr4::OSFXSR | Cr4::OSXMMEXCPT;
         e.cpu.cr3 = TABLES;
         e.cpu.flush_tlb_all();
         let data = Segment::from_cache(
@@ -226,6 +230,8 @@ impl Emu {
         cpu.cr2 = 0;
         cpu.last_fault = None;
         cpu.gpr[..16].copy_from_slice(&case.regs);
+        cpu.sse.xmm = case.simd.xmm;
+        cpu.sse.mxcsr = case.simd.mxcsr;
         cpu.set_rip(seq);
         cpu.flags = Default::default();
         cpu.write_flags(case.rflags, u64::MAX);
@@ -301,6 +307,10 @@ impl Emu {
             regs,
             rflags: self.cpu.rflags(),
             mem,
+            simd: SimdState {
+                xmm: self.cpu.sse.xmm,
+                mxcsr: self.cpu.sse.mxcsr,
+            },
             event,
         }
     }
@@ -336,6 +346,7 @@ mod tests {
             mem: Box::new([0xAA; BUF_LEN]),
             undefined: vec![0; n + 1],
             vendor_bits: vec![[0; 16]; n + 1],
+            simd: SimdState::default(),
         }
     }
 

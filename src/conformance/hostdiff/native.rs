@@ -22,8 +22,8 @@ use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register};
 
 use super::gen::Features;
 use super::{
-    Case, Event, Exc, Layout, Outcome, BATCH, BUF_LEN, BUF_OFFSET, GS_BASE, GUARD_OFFSET, MAX_CODE,
-    REGION_LEN, USER_CODE32, USER_CODE64, USER_DATA,
+    Case, Event, Exc, Layout, Outcome, SimdState, BATCH, BUF_LEN, BUF_OFFSET, GS_BASE,
+    GUARD_OFFSET, MAX_CODE, REGION_LEN, USER_CODE32, USER_CODE64, USER_DATA,
 };
 use crate::Error;
 
@@ -38,6 +38,14 @@ const SLOT_CR2: usize = 21;
 const SLOT_RIP: usize = 22;
 /// The far pointer (offset, then selector) to the sequence in 32-bit code.
 const CTX_FAR: u64 = 24 * 8;
+/// The FXSAVE image the prologue loads (x87 and SSE state of the case), 16-byte aligned.
+const CTX_FX_IN: u64 = 0x400;
+/// The FXSAVE image the epilogue (or the signal handler) stores.
+const CTX_FX_OUT: u64 = 0x600;
+/// The host's own x87/SSE settings (FCW 0x037F, MXCSR 0x1F80), loaded back for the host code.
+const CTX_FX_HOST: u64 = 0x800;
+/// Bytes of an FXSAVE image.
+const FX_LEN: usize = 512;
 /// Where the 32-bit-case prologue lies in the code page.
 const ENTRY32_OFFSET: u64 = 0;
 /// Where 32-bit cases come back to 64-bit code to store their registers.
@@ -113,6 +121,11 @@ pub fn host_features() -> Features {
             adx: l7 >> 19 & 1 != 0,
             lahf_lm: e1 & 1 != 0,
             lzcnt: e1 >> 5 & 1 != 0,
+            // SSE, SSE2, CLFSH in EDX; SSE3, SSSE3, SSE4.1, SSE4.2 in ECX.
+            simd: l1.edx & (1 << 25 | 1 << 26 | 1 << 19) == (1 << 25 | 1 << 26 | 1 << 19)
+                && l1.ecx & (1 | 1 << 9 | 1 << 19 | 1 << 20) == (1 | 1 << 9 | 1 << 19 | 1 << 20),
+            pclmulqdq: l1.ecx >> 1 & 1 != 0,
+            clflushopt: l7 >> 23 & 1 != 0,
             // Probed by running 32-bit code (see `compat_works`).
             compat: false,
             intel: {
@@ -166,6 +179,10 @@ fn prologue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
         abs(ctx + CTX_HOST_RSP),
         Register::RSP,
     )?);
+    v.push(Instruction::with1(
+        Code::Fxrstor64_m512byte,
+        abs(ctx + CTX_FX_IN),
+    )?);
     v.push(Instruction::with1(Code::Push_rm64, abs(ctx + CTX_RFLAGS))?);
     v.push(Instruction::with(Code::Popfq));
     for (i, r) in GPRS.iter().enumerate() {
@@ -194,8 +211,13 @@ fn prologue32(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
     Ok(v)
 }
 
-/// Restores the host's stack, DF and callee-saved registers, and returns to the caller.
-fn restore(v: &mut Vec<Instruction>) -> Result<(), iced_x86::IcedError> {
+/// Restores the host's stack, DF, x87/SSE settings and callee-saved registers, and returns
+/// to the caller.
+fn restore(v: &mut Vec<Instruction>, ctx: u64) -> Result<(), iced_x86::IcedError> {
+    v.push(Instruction::with1(
+        Code::Fxrstor64_m512byte,
+        abs(ctx + CTX_FX_HOST),
+    )?);
     // Null DS and ES again, as a 64-bit process has them.
     v.push(Instruction::with2(
         Code::Xor_r32_rm32,
@@ -232,6 +254,10 @@ fn epilogue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
             *r,
         )?);
     }
+    v.push(Instruction::with1(
+        Code::Fxsave64_m512byte,
+        abs(ctx + CTX_FX_OUT),
+    )?);
     v.push(Instruction::with2(
         Code::Mov_r64_rm64,
         Register::RSP,
@@ -239,7 +265,7 @@ fn epilogue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
     )?);
     v.push(Instruction::with(Code::Pushfq));
     v.push(Instruction::with1(Code::Pop_rm64, abs(ctx + CTX_RFLAGS))?);
-    restore(&mut v)?;
+    restore(&mut v, ctx)?;
     Ok(v)
 }
 
@@ -250,7 +276,7 @@ fn recovery(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
         Register::RSP,
         abs(ctx + CTX_HOST_RSP),
     )?];
-    restore(&mut v)?;
+    restore(&mut v, ctx)?;
     Ok(v)
 }
 
@@ -380,6 +406,15 @@ fn map_region() -> Result<Region, String> {
             std::ptr::copy_nonoverlapping((layout.seq() as u32).to_le_bytes().as_ptr(), far, 4);
             std::ptr::copy_nonoverlapping(USER_CODE32.to_le_bytes().as_ptr(), far.add(4), 2);
         }
+        // SAFETY: the context page is RW; the host image lies inside it.
+        unsafe {
+            let host = fx_image(&SimdState::default());
+            std::ptr::copy_nonoverlapping(
+                host.as_ptr(),
+                (layout.ctx() + CTX_FX_HOST) as *mut u8,
+                FX_LEN,
+            );
+        }
         CODE_ADDR.store(addr, Ordering::SeqCst);
         CTX_ADDR.store(layout.ctx(), Ordering::SeqCst);
         let mut epilogue = [0u8; EPILOGUE_MAX];
@@ -410,6 +445,7 @@ struct HostCase {
     regs: [u64; 16],
     rflags: u64,
     mem: [u8; BUF_LEN],
+    fx: [u8; FX_LEN],
 }
 
 /// One result as the child writes it.
@@ -423,6 +459,33 @@ struct HostResult {
     cr2: u64,
     rip: u64,
     mem: [u8; BUF_LEN],
+    fx: [u8; FX_LEN],
+}
+
+/// The FXSAVE image (64-bit format) that loads `s`: an initialised x87 (FCW 0x037F, every
+/// register empty), MXCSR and XMM0–XMM15.
+pub fn fx_image(s: &SimdState) -> [u8; FX_LEN] {
+    let mut b = [0u8; FX_LEN];
+    b[0..2].copy_from_slice(&0x037Fu16.to_le_bytes());
+    b[24..28].copy_from_slice(&s.mxcsr.to_le_bytes());
+    for (i, x) in s.xmm.iter().enumerate() {
+        b[160 + 16 * i..176 + 16 * i].copy_from_slice(&x.to_le_bytes());
+    }
+    b
+}
+
+/// The SSE state in an FXSAVE image.
+pub fn simd_of(b: &[u8; FX_LEN]) -> SimdState {
+    let mut s = SimdState {
+        mxcsr: u32::from_le_bytes([b[24], b[25], b[26], b[27]]),
+        ..SimdState::default()
+    };
+    for (i, x) in s.xmm.iter_mut().enumerate() {
+        let mut v = [0u8; 16];
+        v.copy_from_slice(&b[160 + 16 * i..176 + 16 * i]);
+        *x = u128::from_le_bytes(v);
+    }
+    s
 }
 
 /// The memory shared with the child: a batch of cases and their results.
@@ -486,6 +549,7 @@ impl Runner {
                 hc.regs = c.regs;
                 hc.rflags = c.rflags;
                 hc.mem.copy_from_slice(&c.mem[..]);
+                hc.fx = fx_image(&c.simd);
             }
             (*sh).n = cases.len();
         }
@@ -560,6 +624,7 @@ impl Runner {
                 regs: r.regs,
                 rflags: r.rflags,
                 mem: Box::new(r.mem),
+                simd: simd_of(&r.fx),
                 event,
             });
         }
@@ -586,6 +651,7 @@ pub fn compat_works(region: &'static Region) -> Result<bool, Error> {
         mem: Box::new([0; BUF_LEN]),
         undefined: vec![0; 2],
         vendor_bits: vec![[0; 16]; 2],
+        simd: SimdState::default(),
     };
     let out = runner.run(std::slice::from_ref(&case))?;
     Ok(out[0].event == Event::Completed)
@@ -637,6 +703,14 @@ extern "C" fn on_signal(sig: libc::c_int, _info: *mut libc::siginfo_t, uc: *mut 
         write_volatile(ctx.add(SLOT_ERR), g[REG_ERR as usize] as u64);
         write_volatile(ctx.add(SLOT_CR2), g[REG_CR2 as usize] as u64);
         write_volatile(ctx.add(SLOT_RIP), rip);
+        // The x87/SSE state at the fault (the kernel saved it in FXSAVE layout).
+        let fp = uc.uc_mcontext.fpregs as *const u64;
+        if !fp.is_null() {
+            let out = (ctx as *mut u8).add(CTX_FX_OUT as usize) as *mut u64;
+            for k in 0..FX_LEN / 8 {
+                write_volatile(out.add(k), read_volatile(fp.add(k)));
+            }
+        }
         g[REG_RIP as usize] = (code + RECOVER_OFFSET) as i64;
         g[REG_RSP as usize] = read_volatile(ctx.add(17)) as i64;
         // Back to 64-bit code if the fault came from a 32-bit sequence (sigreturn loads CS
@@ -728,6 +802,11 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
         }
         write_volatile(ctx.add(16), (*c).rflags);
         write_volatile(ctx.add(SLOT_SIGNO), 0);
+        let fx_in = (ctx as *mut u8).add(CTX_FX_IN as usize) as *mut u64;
+        let fx = (*c).fx.as_ptr() as *const [u8; 8];
+        for k in 0..FX_LEN / 8 {
+            write_volatile(fx_in.add(k), u64::from_le_bytes(*fx.add(k)));
+        }
         entry();
         let res = addr_of_mut!((*sh).results[i]);
         for r in 0..16 {
@@ -742,6 +821,11 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
         let out = (*res).mem.as_mut_ptr() as *mut [u8; 8];
         for k in 0..BUF_LEN / 8 {
             *out.add(k) = read_volatile(buf.add(k)).to_le_bytes();
+        }
+        let fx_out = (ctx as *mut u8).add(CTX_FX_OUT as usize) as *const u64;
+        let out = (*res).fx.as_mut_ptr() as *mut [u8; 8];
+        for k in 0..FX_LEN / 8 {
+            *out.add(k) = read_volatile(fx_out.add(k)).to_le_bytes();
         }
         (*sh).done.store(i + 1, Ordering::SeqCst);
     }
@@ -774,6 +858,7 @@ mod tests {
             mem: Box::new([0x55; BUF_LEN]),
             undefined: vec![0; n + 1],
             vendor_bits: vec![[0; 16]; n + 1],
+            simd: SimdState::default(),
         }
     }
 

@@ -161,22 +161,18 @@ fn movnti<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
 }
 
 /// MASKMOVDQU: stores the bytes of XMM `r` whose mask byte (XMM `rm`) has bit 7 set to
-/// DS:rDI (a segment override applies). Every byte is checked for writing first, then the
-/// selected ones are written; an all-zero mask writes and checks nothing.
+/// DS:rDI (a segment override applies). The 16 bytes are checked as one 16-byte store first
+/// (segment, alignment check, both pages), then the selected bytes are written.
 fn maskmovdqu(cpu: &mut Cpu, op: &Op) -> R {
     sse_ready(cpu)?;
     let data = xmm(cpu, op.r);
     let mask = signs::<u8, 16>(xmm(cpu, op.rm));
-    if mask == 0 {
-        return Ok(());
-    }
     let off = cpu.ea(op);
-    cpu.probe_write(op.seg, off, 1)?;
-    let last = off.wrapping_add(15) & crate::cpu::operand::ASIZE_MASK[(op.asize & 3) as usize];
-    cpu.probe_write(op.seg, last, 1)?;
+    cpu.probe_write128(op.seg, off)?;
+    let amask = crate::cpu::operand::ASIZE_MASK[(op.asize & 3) as usize];
     for k in 0..16u64 {
         if mask >> k & 1 != 0 {
-            let a = off.wrapping_add(k) & crate::cpu::operand::ASIZE_MASK[(op.asize & 3) as usize];
+            let a = off.wrapping_add(k) & amask;
             cpu.write::<U8>(op.seg, a, (data >> (8 * k)) as u64 & 0xFF)?;
         }
     }

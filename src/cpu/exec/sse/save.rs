@@ -44,7 +44,13 @@ fn area(cpu: &mut Cpu, op: &Op, len: u64, align: u64, write: bool) -> Result<u64
     if lin & (align - 1) != 0 {
         return Err(Fault::GP0);
     }
-    let last = off.wrapping_add(len - 1) & ASIZE_MASK[(op.asize & 3) as usize];
+    // The first byte, and the first byte of the next page if the area reaches it.
+    let next = (lin | 0xFFF).wrapping_add(1).wrapping_sub(lin);
+    let last = if next < len {
+        off.wrapping_add(next) & ASIZE_MASK[(op.asize & 3) as usize]
+    } else {
+        off
+    };
     for o in [off, last] {
         if write {
             cpu.probe_write(op.seg, o, 1)?;
