@@ -50,3 +50,22 @@ fn instructions_longer_than_15_bytes_raise_gp_not_ud() {
     cpu.run(&mut OpenBus, 1);
     assert_eq!(cpu.last_fault.map(|f| f.vector), Some(Vector::GP));
 }
+
+#[test]
+fn blocks_that_follow_jumps_and_calls_count_and_return_exactly() {
+    // l: inc eax; jmp l  -- a block follows the jump back to its own start.
+    let code = [0xFF, 0xC0, 0xEB, 0xFC];
+    let cpu = run64(&code, 1001);
+    assert_eq!(
+        cpu.gpr[reg::RAX as usize],
+        501,
+        "inc ran 501 times in 1001 instructions"
+    );
+    // call f; add ebx, eax; jmp $; f: mov eax, 7; ret
+    let code = [
+        0xE8, 0x04, 0x00, 0x00, 0x00, 0x01, 0xC3, 0xEB, 0xFE, 0xB8, 0x07, 0x00, 0x00, 0x00, 0xC3,
+    ];
+    let cpu = run64(&code, 6);
+    assert_eq!(cpu.gpr[reg::RBX as usize], 7);
+    assert_eq!(cpu.gpr[reg::RSP as usize], 0x80000);
+}

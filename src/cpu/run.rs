@@ -434,20 +434,31 @@ impl Cpu {
                 self.run_gathered(&bytes[..avail], lin, bits)
             }
             CodeSource::Cached { phys, host, avail } => {
+                let start = (phys & 0xFFF) as usize;
                 // SAFETY: `code_source` checked that `avail` bytes from `host` lie in one RAM or
-                // ROM page (and inside the CS limit).
-                let bytes = unsafe { std::slice::from_raw_parts(host, avail) };
+                // ROM page (and inside the CS limit); `host - start` is that page's first byte.
+                let page_bytes =
+                    unsafe { std::slice::from_raw_parts(host.sub(start), start + avail) };
+                let lin_page = lin & !0xFFF;
+                // Direct JMP and CALL to the same page continue the block at their target
+                // when segments are flat (no CS limit to check per instruction): fewer, longer
+                // blocks for call-heavy and branchy code. The page is one physical page, so
+                // the block stays valid exactly as long as a straight-line one would.
+                let cs = self.segs[sreg::CS as usize];
+                let flat = self.mode == Mode::Long || (cs.lin_base == 0 && cs.limit == 0xFFFF_FFFF);
+                let follow = self.model == Model::Modern && bits >= 32 && flat;
                 let mut ops: Vec<Op> = Vec::with_capacity(MAX_BLOCK);
                 let mut plain = true;
-                let mut pos = 0usize;
+                let mut pos = start;
+                let mut end = start;
                 let max = if self.model == Model::Modern {
                     MAX_BLOCK
                 } else {
                     1
                 };
-                while ops.len() < max && pos < bytes.len() {
-                    let window = &bytes[pos..bytes.len().min(pos + 15)];
-                    let (d, _ins, err) = self.decode_one(window, bits);
+                while ops.len() < max && pos < page_bytes.len() {
+                    let window = &page_bytes[pos..page_bytes.len().min(pos + 15)];
+                    let (d, ins, err) = self.decode_one(window, bits);
                     if err == DecoderError::NoMoreBytes {
                         if ops.is_empty() {
                             // The instruction crosses the page end: gather it and run it once.
@@ -458,16 +469,20 @@ impl Cpu {
                     if d.unimplemented {
                         let l = d.op.len as usize;
                         self.report_unimplemented(
-                            lin + pos as u64,
+                            lin_page + pos as u64,
                             &window[..l.min(window.len())],
                             "",
                         );
                     }
                     pos += d.op.len as usize;
+                    end = end.max(pos);
                     plain &= d.plain;
                     ops.push(d.op);
                     if d.flow == Flow::End {
-                        break;
+                        match follow.then(|| same_page_target(&ins, pos, bits)).flatten() {
+                            Some(target) => pos = target,
+                            None => break,
+                        }
                     }
                 }
                 let page = phys & !0xFFF;
@@ -475,7 +490,9 @@ impl Cpu {
                     self.mem.set_holds_code(page);
                     self.tlb.protect_phys(page);
                 }
-                let id = self.icache.insert(key(phys, bits), &ops, pos as u16, plain);
+                let id = self
+                    .icache
+                    .insert(key(phys, bits), &ops, (end - start) as u16, plain);
                 // The insert may have flushed the cache: links made before are void.
                 self.tlb.gen += 1;
                 Ok(Some(id))
@@ -512,6 +529,31 @@ impl Cpu {
         self.exec_uncached(d.op);
         Ok(None)
     }
+}
+
+/// The page offset a direct near JMP or CALL at page offset `next - len` jumps to, if it is
+/// unconditional and stays in the page (`next` is the offset just past the instruction).
+fn same_page_target(ins: &Instruction, next: usize, bits: u32) -> Option<usize> {
+    use iced_x86::{FlowControl, OpKind};
+    let direct = matches!(ins.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch64);
+    if !direct
+        || !matches!(
+            ins.flow_control(),
+            FlowControl::UnconditionalBranch | FlowControl::Call
+        )
+    {
+        return None;
+    }
+    // The decoder ran with IP 0 at the instruction, so the target is relative to its start,
+    // truncated to 32 bits in 32-bit code.
+    let rel = ins.near_branch_target().wrapping_sub(ins.next_ip());
+    let rel = if bits == 32 {
+        rel as u32 as i32 as i64
+    } else {
+        rel as i64
+    };
+    let target = next as i64 + rel;
+    (0..0x1000).contains(&target).then_some(target as usize)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! the board. Devices never name the CPU or each other; the wiring lives in
 //! `machine::board`.
 
+pub mod acpi_pm;
 pub mod bus;
 pub mod debug;
 pub mod fw_cfg;
@@ -10,6 +11,7 @@ pub mod hpet;
 pub mod i8042;
 pub mod ioapic;
 pub mod lapic;
+pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod port92;

@@ -33,6 +33,20 @@ pub mod crtc {
     pub const VERTICAL_RETRACE_END: u8 = 0x11;
 }
 
+/// One frame of a text screen: `cells` holds (character, attribute) byte pairs row by row.
+pub struct TextFrame<'a> {
+    /// Character/attribute pairs, `columns * rows` of them.
+    pub cells: &'a [u8],
+    /// Columns per row.
+    pub columns: usize,
+    /// Rows.
+    pub rows: usize,
+    /// The cursor cell, if shown.
+    pub cursor: Option<(usize, usize)>,
+    /// The sixteen colours as RGB.
+    pub palette: [[u8; 3]; 16],
+}
+
 /// The values BIOS mode 3 leaves in the CRTC (80×25, 9×16 cells).
 const MODE3_CRTC: [u8; 25] = [
     0x5F, 0x4F, 0x50, 0x82, 0x55, 0x81, 0xBF, 0x1F, 0x00, 0x4F, 0x0D, 0x0E, 0x00, 0x00, 0x00, 0x00,
@@ -124,6 +138,20 @@ impl Vga {
         let dac = self.ac[(index & 15) as usize] as usize & 0x3F;
         let [r, g, b] = self.dac[dac];
         [r << 2 | r >> 4, g << 2 | g >> 4, b << 2 | b >> 4]
+    }
+
+    /// The screen as it shows now, from the text buffer `text` (the bytes at
+    /// [`TEXT_BASE`]): the cells from the display start address on.
+    pub fn frame<'a>(&self, text: &'a [u8]) -> Option<TextFrame<'a>> {
+        let start = self.start_address() * 2;
+        let cells = text.get(start..start + COLUMNS * ROWS * 2)?;
+        Some(TextFrame {
+            cells,
+            columns: COLUMNS,
+            rows: ROWS,
+            cursor: self.cursor(),
+            palette: self.palette(),
+        })
     }
 
     /// The 16 text colours as RGB, in attribute-index order.

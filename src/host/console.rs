@@ -76,6 +76,7 @@ pub struct Console {
     stop: Arc<AtomicBool>,
     deadline: Option<std::time::Instant>,
     timed_out: bool,
+    screen: Option<(crate::host::display::TerminalScreen, std::time::Instant)>,
 }
 
 impl Console {
@@ -94,7 +95,17 @@ impl Console {
             stop,
             deadline: None,
             timed_out: false,
+            screen: None,
         })
+    }
+
+    /// Draws the guest's VGA text screen on the terminal (which then belongs to it: serial
+    /// and debug-console output must go elsewhere).
+    pub fn show_screen(&mut self) {
+        self.screen = Some((
+            crate::host::display::TerminalScreen::new(),
+            std::time::Instant::now(),
+        ));
     }
 
     /// Asks the machine to stop after `secs` seconds of host time.
@@ -154,6 +165,26 @@ impl Host for Console {
             all.extend_from_slice(&b);
         }
         all
+    }
+
+    fn display_due(&mut self) -> bool {
+        // About 30 frames per second of host time.
+        match &mut self.screen {
+            Some((_, last)) if last.elapsed() >= std::time::Duration::from_millis(33) => {
+                *last = std::time::Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn display(&mut self, frame: &crate::dev::vga::TextFrame) {
+        if let Some((screen, _)) = &mut self.screen {
+            let out = screen.render(frame);
+            if !out.is_empty() {
+                Out::Stdout.write(&out);
+            }
+        }
     }
 
     fn stop_requested(&mut self) -> bool {

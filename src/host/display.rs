@@ -3,19 +3,7 @@
 
 use std::io::Write;
 
-/// One frame of a text screen: `cells` holds (character, attribute) byte pairs row by row.
-pub struct TextFrame<'a> {
-    /// Character/attribute pairs, `columns * rows` of them.
-    pub cells: &'a [u8],
-    /// Columns per row.
-    pub columns: usize,
-    /// Rows.
-    pub rows: usize,
-    /// The cursor cell, if shown.
-    pub cursor: Option<(usize, usize)>,
-    /// The sixteen colours as RGB.
-    pub palette: [[u8; 3]; 16],
-}
+pub use crate::dev::vga::TextFrame;
 
 /// Code page 437 as Unicode, the font of the PC's text modes.
 const CP437: [char; 256] = [

@@ -3,6 +3,7 @@
 
 use crate::cpu::bus::ones;
 use crate::cpu::{Bus, BusStatus};
+use crate::dev::acpi_pm::{self, AcpiPm};
 use crate::dev::bus::{DevCtx, Mmio, PortIo, Timed};
 use crate::dev::debug::DebugPorts;
 use crate::dev::fw_cfg::FwCfg;
@@ -10,11 +11,13 @@ use crate::dev::hpet::Hpet;
 use crate::dev::i8042::I8042;
 use crate::dev::ioapic::{DeliveryMode, IoApic};
 use crate::dev::lapic::Lapic;
+use crate::dev::pci::Pci;
 use crate::dev::pic::Pic;
 use crate::dev::pit::Pit;
 use crate::dev::port92::Port92;
 use crate::dev::rtc::Rtc;
 use crate::dev::uart::Uart;
+use crate::dev::vga::Vga;
 use crate::mem::PhysMem;
 
 use super::clock::{Clock, Timer};
@@ -35,6 +38,9 @@ enum PortDev {
     Uart(u8),
     Debug,
     FwCfg,
+    Vga,
+    Pci,
+    AcpiPm,
 }
 
 /// Port ranges (half-open) and the device that decodes them: the I/O map of the PC.
@@ -52,12 +58,23 @@ const PORT_MAP: &[(u16, u16, PortDev)] = &[
     (0xF4, 0xF8, PortDev::Debug),     // isa-debug-exit
     (0x2E8, 0x2F0, PortDev::Uart(3)), // COM4
     (0x2F8, 0x300, PortDev::Uart(1)), // COM2
+    (0x3B4, 0x3B6, PortDev::Vga),     // VGA CRTC (monochrome addresses)
+    (0x3BA, 0x3BB, PortDev::Vga),     // VGA input status 1 (monochrome)
+    (0x3C0, 0x3D0, PortDev::Vga),     // VGA attribute, sequencer, DAC, graphics
+    (0x3D4, 0x3D6, PortDev::Vga),     // VGA CRTC (colour addresses)
+    (0x3DA, 0x3DB, PortDev::Vga),     // VGA input status 1 (colour)
     (0x3E8, 0x3F0, PortDev::Uart(2)), // COM3
     (0x3F8, 0x400, PortDev::Uart(0)), // COM1
     (0x4D0, 0x4D2, PortDev::Pic),     // ELCR (edge/level control)
     (0x510, 0x512, PortDev::FwCfg),   // fw_cfg selector and data
     (0x514, 0x51C, PortDev::FwCfg),   // fw_cfg DMA address
+    (0xCF8, 0xD00, PortDev::Pci),     // PCI CONFIG_ADDRESS, PIIX3 reset control, CONFIG_DATA
 ];
+
+/// Where the PIIX4's PM I/O space (the ACPI registers) starts: PMBA as firmware leaves it
+/// and the FADT says (QEMU's value). It moves with PMBA: the board overlays it on
+/// the port map wherever the guest puts it (never over the PCI configuration ports).
+pub const PM_BASE: u16 = 0x600;
 
 /// The I/O APIC's MMIO window.
 pub const IOAPIC_BASE: u64 = 0xFEC0_0000;
@@ -73,7 +90,12 @@ mod irq {
     pub const COM1_3: u8 = 4;
     pub const RTC: u8 = 8;
     pub const MOUSE: u8 = 12;
+    /// The ACPI SCI (level-triggered, active high; the MADT overrides its polarity).
+    pub const SCI: u8 = 9;
 }
+
+/// The ISA IRQ of the ACPI SCI, as the FADT and MADT give it.
+pub const SCI_IRQ: u8 = irq::SCI;
 
 /// The I/O APIC pin of ISA IRQ `n`.
 fn gsi(n: u8) -> usize {
@@ -108,7 +130,15 @@ pub struct Board {
     pub hpet: Hpet,
     /// QEMU's firmware configuration interface.
     pub fw_cfg: FwCfg,
+    /// The VGA in text mode.
+    pub vga: Vga,
+    /// PCI configuration space: host bridge, ISA bridge, PM function; 0xCF9 reset.
+    pub pci: Pci,
+    /// The PIIX4's ACPI registers and PM timer.
+    pub acpi_pm: AcpiPm,
     ports: Box<[PortDev]>,
+    /// Where the PM I/O space is decoded now (PMBA with PMIOSE set).
+    pm_base: Option<u16>,
     /// Virtual time of the access being served.
     now: u64,
     /// The A20 gate as last applied to guest memory.
@@ -120,19 +150,19 @@ pub struct Board {
     slice_end: u64,
     /// A device's deadline moved before `slice_end`: the CPU must come back early.
     timer_moved: bool,
-    /// The guest asked for a CPU reset (i8042 0xFE, port 0x92 bit 0).
+    /// The guest asked for a CPU reset (i8042 0xFE, port 0x92 bit 0, 0xCF9).
     reset: bool,
+    /// The guest entered S5 through PM1a_CNT.
+    power_off: bool,
 }
 
 impl Board {
     /// The standard board for `config`.
     pub fn new(config: &MachineConfig) -> Board {
-        let mut ports = vec![PortDev::None; 0x10000].into_boxed_slice();
-        for &(start, end, dev) in PORT_MAP {
-            for p in start..end {
-                ports[p as usize] = dev;
-            }
-        }
+        // No firmware runs before a direct boot: put the PM I/O space where the FADT says.
+        let mut pci = Pci::new();
+        pci.bios_init(PM_BASE);
+        let pm_base = pci.pm_io_base();
         let mut rtc = Rtc::new(config.rtc_start);
         let (below, above) = super::layout::ram_split(config.memory);
         rtc.setup_pc(below, above);
@@ -159,13 +189,48 @@ impl Board {
             ioapic: IoApic::new(),
             hpet: Hpet::new(),
             fw_cfg,
-            ports,
+            vga: Vga::new(),
+            pci,
+            acpi_pm: AcpiPm::new(PM_BASE),
+            ports: Board::ports(pm_base),
+            pm_base,
             now: 0,
             a20: true,
             a20_changed: false,
             slice_end: u64::MAX,
             timer_moved: false,
             reset: false,
+            power_off: false,
+        }
+    }
+
+    /// The port table: [`PORT_MAP`], and the PM I/O space at `pm_base` if it is decoded.
+    fn ports(pm_base: Option<u16>) -> Box<[PortDev]> {
+        let mut ports = vec![PortDev::None; 0x10000].into_boxed_slice();
+        for &(start, end, dev) in PORT_MAP {
+            for p in start..end {
+                ports[p as usize] = dev;
+            }
+        }
+        if let Some(base) = pm_base {
+            for p in (base as usize..).take(acpi_pm::IO_SIZE as usize) {
+                if let Some(slot) = ports.get_mut(p).filter(|d| **d != PortDev::Pci) {
+                    *slot = PortDev::AcpiPm;
+                }
+            }
+        }
+        ports
+    }
+
+    /// Follows the guest moving (or disabling) the PM I/O space through PMBA/PMREGMISC.
+    fn remap_pm(&mut self) {
+        let base = self.pci.pm_io_base();
+        if base != self.pm_base {
+            self.pm_base = base;
+            if let Some(b) = base {
+                self.acpi_pm.set_base(b);
+            }
+            self.ports = Board::ports(base);
         }
     }
 
@@ -181,6 +246,7 @@ impl Board {
             u.tick(now);
         }
         self.i8042.tick(now);
+        self.acpi_pm.tick(now);
         self.route();
         self.deadlines(clock);
     }
@@ -196,6 +262,7 @@ impl Board {
             self.uarts.iter().filter_map(|u| u.deadline()).min(),
         );
         clock.set(Timer::I8042, self.i8042.deadline());
+        clock.set(Timer::Acpi, self.acpi_pm.deadline());
     }
 
     /// The earliest device deadline.
@@ -231,6 +298,7 @@ impl Board {
             (irq::COM1_3, com1_3),
             (irq::RTC, rtc),
             (irq::MOUSE, self.i8042.irq12()),
+            (irq::SCI, self.acpi_pm.sci()),
         ];
         for (line, level) in isa {
             let hpet_pin = gsi(line);
@@ -300,10 +368,18 @@ impl Board {
             self.a20_changed = true;
             mem.set_addr_mask(if a20 { u64::MAX } else { !(1 << 20) });
         }
-        if self.i8042.reset_requested() || self.port92.reset_requested() {
+        if self.i8042.reset_requested()
+            || self.port92.reset_requested()
+            || self.pci.reset_requested()
+        {
             self.i8042.clear_reset();
             self.port92.clear_reset();
+            self.pci.clear_reset();
             self.reset = true;
+        }
+        if self.acpi_pm.power_off_requested() {
+            self.acpi_pm.clear_power_off();
+            self.power_off = true;
         }
         if self.earliest_deadline().is_some_and(|d| d < self.slice_end) {
             self.timer_moved = true;
@@ -336,10 +412,13 @@ impl Board {
             .unwrap_or_default()
     }
 
-    /// A request from the guest to end the run (isa-debug-exit, reset).
+    /// A request from the guest to end the run (isa-debug-exit, ACPI power-off, reset).
     pub fn exit_request(&self) -> Option<Exit> {
         if let Some(s) = self.debug.exit_status() {
             return Some(Exit::DebugExit(s));
+        }
+        if self.power_off {
+            return Some(Exit::PowerOff);
         }
         self.reset.then_some(Exit::Reset)
     }
@@ -361,6 +440,9 @@ impl Bus for Board {
             PortDev::Uart(i) => self.uarts[i as usize].io_read(&mut ctx, port, size),
             PortDev::Debug => self.debug.io_read(&mut ctx, port, size),
             PortDev::FwCfg => self.fw_cfg.io_read(&mut ctx, port, size),
+            PortDev::Vga => self.vga.io_read(&mut ctx, port, size),
+            PortDev::Pci => self.pci.io_read(&mut ctx, port, size),
+            PortDev::AcpiPm => self.acpi_pm.io_read(&mut ctx, port, size),
             PortDev::None => ones(size) as u32,
         };
         self.after_access(mem);
@@ -378,6 +460,12 @@ impl Bus for Board {
             PortDev::Uart(i) => self.uarts[i as usize].io_write(&mut ctx, port, size, value),
             PortDev::Debug => self.debug.io_write(&mut ctx, port, size, value),
             PortDev::FwCfg => self.fw_cfg.io_write(&mut ctx, port, size, value),
+            PortDev::Vga => self.vga.io_write(&mut ctx, port, size, value),
+            PortDev::Pci => {
+                self.pci.io_write(&mut ctx, port, size, value);
+                self.remap_pm();
+            }
+            PortDev::AcpiPm => self.acpi_pm.io_write(&mut ctx, port, size, value),
             PortDev::None => {}
         }
         self.after_access(mem);
@@ -448,7 +536,10 @@ impl Bus for Board {
         if std::mem::take(&mut self.a20_changed) {
             s |= BusStatus::A20;
         }
-        if self.debug.exit_status().is_some() || self.reset || std::mem::take(&mut self.timer_moved)
+        if self.debug.exit_status().is_some()
+            || self.reset
+            || self.power_off
+            || std::mem::take(&mut self.timer_moved)
         {
             s |= BusStatus::STOP;
         }

@@ -23,10 +23,12 @@ pub enum Timer {
     Uart,
     /// PS/2 controller.
     I8042,
+    /// ACPI PM timer (the SCI when its top bit toggles).
+    Acpi,
 }
 
 /// Number of [`Timer`] slots.
-pub const TIMERS: usize = 6;
+pub const TIMERS: usize = 7;
 
 /// The deadline queue.
 #[derive(Clone, Debug, Default)]

@@ -10,10 +10,12 @@ use crate::Error;
 pub const LOW_RAM_END: u64 = 0xC000_0000;
 /// Where the VGA window and the option/BIOS ROM area start (RAM stops here in e820's eyes).
 pub const EBDA: u64 = 0x9_FC00;
-/// The legacy VGA window.
-pub const VGA: std::ops::Range<u64> = 0xA_0000..0xC_0000;
-/// The BIOS area the e820 map reports as reserved.
-pub const BIOS: std::ops::Range<u64> = 0xF_0000..0x10_0000;
+/// The legacy VGA graphics window (the colour text buffer above it is plain RAM, see
+/// `dev::vga`).
+pub const VGA: std::ops::Range<u64> = 0xA_0000..0xB_8000;
+/// The BIOS area the e820 map reports as reserved: the upper BIOS (0xF0000) and, below it,
+/// the 64 KiB where the board writes its ACPI tables (`machine::acpi::TABLES_BASE`).
+pub const BIOS: std::ops::Range<u64> = 0xE_0000..0x10_0000;
 /// The APIC/HPET MMIO area reported as reserved.
 pub const LAPIC_IOAPIC: [std::ops::Range<u64>; 3] = [
     0xFEC0_0000..0xFEC0_1000,
@@ -114,6 +116,16 @@ mod tests {
             }
         );
         assert!(map.iter().all(|e| e.addr + e.size <= 1 << 32));
+        assert_eq!(
+            map[2],
+            E820Entry {
+                addr: 0xE_0000,
+                size: 0x2_0000,
+                kind: e820::RESERVED
+            },
+            "the ACPI tables and the BIOS area are reserved"
+        );
+        assert!(BIOS.contains(&super::super::acpi::TABLES_BASE));
     }
 
     #[test]
@@ -131,6 +143,7 @@ mod tests {
         let m = memory(mem).unwrap();
         assert_eq!(m.read_u8(LOW_RAM_END), None, "the PCI hole is not RAM");
         assert_eq!(m.read_u8(1 << 32), Some(0));
-        assert_eq!(m.read_u8(0xB8000), None, "the VGA window is MMIO");
+        assert_eq!(m.read_u8(0xA0000), None, "the VGA graphics window is MMIO");
+        assert_eq!(m.read_u8(0xB8000), Some(0), "the text buffer is memory");
     }
 }

@@ -1,6 +1,8 @@
 //! The PC: one CPU, guest memory, the board's devices and the virtual clock, and the run loop
 //! that moves them forward together. Host front ends talk to it through [`Host`].
 
+pub mod acpi;
+pub mod aml;
 pub mod board;
 pub mod boot;
 pub mod clock;
@@ -43,7 +45,7 @@ impl Default for MachineConfig {
 pub enum Exit {
     /// The guest wrote `v` to isa-debug-exit; the status is `(v << 1) | 1`.
     DebugExit(u32),
-    /// The guest powered the machine off.
+    /// The guest powered the machine off (ACPI: SLP_TYP of `\_S5` with SLP_EN).
     PowerOff,
     /// The CPU halted with interrupts disabled and nothing can wake it.
     Halted,
@@ -53,8 +55,9 @@ pub enum Exit {
     InstructionLimit,
     /// The host asked the machine to stop (Ctrl-C, a timeout).
     Stopped,
-    /// The guest reset the CPU (keyboard controller 0xFE, port 0x92); the caller reboots
-    /// or, like QEMU's `-no-reboot`, exits.
+    /// The guest reset the CPU (keyboard controller 0xFE, port 0x92, the PIIX3's 0xCF9, which
+    /// is also the FADT's reset register); the caller reboots or, like QEMU's `-no-reboot`,
+    /// exits.
     Reset,
 }
 
@@ -95,6 +98,12 @@ pub trait Host {
     fn serial_in(&mut self, port: usize) -> Vec<u8>;
     /// Whether the host wants the machine to stop (Ctrl-C).
     fn stop_requested(&mut self) -> bool;
+    /// Whether the host wants a new frame of the screen now (it decides its own rate).
+    fn display_due(&mut self) -> bool {
+        false
+    }
+    /// A frame of the VGA text screen.
+    fn display(&mut self, _frame: &crate::dev::vga::TextFrame) {}
 }
 
 /// Instructions per run slice when no timer is due sooner: bounds how late host input and
@@ -129,7 +138,9 @@ impl Machine {
     }
 
     /// Loads `kernel` (multiboot 1/2, ELF or Linux bzImage, detected from its contents) as
-    /// QEMU's `-kernel` does and puts the CPU at its entry point.
+    /// QEMU's `-kernel` does and puts the CPU at its entry point. The ACPI tables go to the
+    /// BIOS area first; the loader passes their RSDP on (boot_params.acpi_rsdp_addr, the
+    /// multiboot 2 ACPI tags).
     pub fn boot(
         &mut self,
         kernel: &std::path::Path,
@@ -137,10 +148,12 @@ impl Machine {
         opts: &boot::BootOptions,
     ) -> Result<boot::BootPlan, Error> {
         let e820 = layout::e820_map(self.config.memory);
+        let tables = self.acpi_config();
+        let rsdp = acpi::install(&mut self.cpu.mem, &tables)?;
         let mut env = boot::BootEnv {
             mem: &mut self.cpu.mem,
             e820: &e820,
-            acpi_rsdp: None,
+            acpi_rsdp: Some(rsdp),
             framebuffer: None,
         };
         let plan = boot::load(&mut env, kernel, bytes, opts)?;
@@ -150,6 +163,20 @@ impl Machine {
             self.board.fw_cfg.set_cmdline(0, &opts.cmdline);
         }
         Ok(plan)
+    }
+
+    /// What the ACPI tables describe: this board's addresses, the PM I/O space where it is
+    /// now, and the PCI hole above RAM.
+    pub fn acpi_config(&self) -> acpi::AcpiConfig {
+        acpi::AcpiConfig {
+            low_ram_end: layout::ram_split(self.config.memory).0,
+            pm_base: self.board.pci.pm_io_base().unwrap_or(board::PM_BASE),
+            sci_irq: board::SCI_IRQ,
+            lapic_base: crate::dev::lapic::DEFAULT_BASE,
+            ioapic_base: board::IOAPIC_BASE,
+            hpet_base: board::HPET_BASE,
+            hpet_block_id: crate::dev::hpet::CAPABILITIES as u32,
+        }
     }
 
     /// Virtual time now (ns).
@@ -233,6 +260,14 @@ impl Machine {
     }
 
     fn flush_output(&mut self, host: &mut dyn Host) {
+        if host.display_due() {
+            use crate::dev::vga::{TEXT_BASE, TEXT_SIZE};
+            if let Some(text) = self.cpu.mem.ram_slice(TEXT_BASE, TEXT_SIZE) {
+                if let Some(frame) = self.board.vga.frame(text) {
+                    host.display(&frame);
+                }
+            }
+        }
         let con = self.board.debug.take_console();
         if !con.is_empty() {
             host.debugcon_out(&con);

@@ -166,6 +166,18 @@ impl PhysMem {
         (start <= addr).then(|| (start, end, &self.regions[r]))
     }
 
+    /// The `len` bytes of RAM at `addr` (already masked), if they all lie in one RAM span.
+    pub fn ram_slice(&self, addr: u64, len: u64) -> Option<&[u8]> {
+        let (_, end, region) = self.span(addr)?;
+        match region.kind {
+            RegionKind::Ram { offset } if addr + len <= end => {
+                let off = (offset + (addr - region.range.start)) as usize;
+                self.ram.get(off..off + len as usize)
+            }
+            _ => None,
+        }
+    }
+
     /// A host pointer to `len` bytes of RAM at `addr` (already masked), if they all lie in
     /// one RAM span. For slow paths that want whole words (page walks, DMA).
     #[inline]
