@@ -25,7 +25,7 @@ const XMM_AT: usize = 160;
 /// Offset of the XSAVE header (XSTATE_BV, XCOMP_BV, reserved).
 const HEADER_AT: u64 = 512;
 /// Bytes of the standard-format XSAVE area for x87 and SSE state: CPUID.(EAX=0DH,ECX=0).EBX.
-pub const XSAVE_SIZE: u32 = 576;
+pub const XSAVE_SIZE: u32 = crate::cpu::cpuid::XSAVE_AREA;
 
 /// The XMM registers a save area holds in the current mode.
 fn xmm_count(cpu: &Cpu) -> usize {

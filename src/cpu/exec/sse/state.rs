@@ -12,7 +12,7 @@ use crate::cpu::state::reg;
 use crate::cpu::{Cpu, Cr4, Op, Width, U32, U8};
 
 /// The XCR0 bits vx86 supports: x87 (bit 0) and SSE (bit 1) state (SDM Vol. 1 13.1).
-pub const XCR0_SUPPORTED: u64 = 0b11;
+pub const XCR0_SUPPORTED: u64 = crate::cpu::cpuid::XCR0_SUPPORTED;
 
 /// LDMXCSR m32: #GP(0) if a reserved bit is set (SDM Vol. 2A LDMXCSR).
 fn ldmxcsr(cpu: &mut Cpu, op: &Op) -> R {
