@@ -317,12 +317,27 @@ impl Cpu {
         Ok(())
     }
 
-    /// Checks that 16 bytes at `seg:off` could be written (segment, #AC as in
-    /// [`Cpu::read128`], both pages), writing nothing.
-    pub fn probe_write128(&mut self, seg: u8, off: u64) -> Result<(), Fault> {
+    /// Checks that 16 bytes at `seg:off` could be written (segment, #AC when alignment
+    /// checking is on and the address is not a multiple of `ac_align`, and both pages if
+    /// `pages`), writing nothing.
+    pub fn probe_write128(
+        &mut self,
+        seg: u8,
+        off: u64,
+        ac_align: u64,
+        pages: bool,
+    ) -> Result<(), Fault> {
         let lin = self.linear(seg, off, 16, true)?;
         let who = self.data_privilege();
-        self.check_alignment128(lin, who)?;
+        if who == Privilege::User
+            && self.tlb_set() == super::mmu::tlb::TlbSet::UserAligned
+            && lin & (ac_align - 1) != 0
+        {
+            return Err(Fault::AC);
+        }
+        if !pages {
+            return Ok(());
+        }
         self.probe_write_lin(lin, 1, who)?;
         if lin & 0xFFF > 0xFF0 {
             self.probe_write_lin((lin | 0xFFF).wrapping_add(1) & self.lin_mask, 1, who)?;

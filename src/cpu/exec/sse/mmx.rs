@@ -18,3 +18,12 @@ pub fn decode_move(
 ) -> Option<crate::cpu::decode::Flow> {
     None
 }
+
+/// Decodes the conversions between MMX registers (or m64) and XMM registers (CVTPI2PS,
+/// CVTPS2PI, CVTTPS2PI, CVTPI2PD, CVTPD2PI, CVTTPD2PI).
+pub fn decode_convert(
+    _d: &crate::cpu::decode::Decoded,
+    _op: &mut crate::cpu::Op,
+) -> Option<crate::cpu::decode::Flow> {
+    None
+}

@@ -161,14 +161,17 @@ fn movnti<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
 }
 
 /// MASKMOVDQU: stores the bytes of XMM `r` whose mask byte (XMM `rm`) has bit 7 set to
-/// DS:rDI (a segment override applies). The 16 bytes are checked as one 16-byte store first
-/// (segment, alignment check, both pages), then the selected bytes are written.
+/// DS:rDI (a segment override applies). The 16 bytes are checked as one store first
+/// (segment, alignment check, both pages), then the selected bytes are written. SDM Vol. 2B
+/// MASKMOVDQU leaves the faults of an all-zero mask to the implementation: like the AMD
+/// processors host-diff runs on, vx86 then checks the segment and alignment, not the pages.
 fn maskmovdqu(cpu: &mut Cpu, op: &Op) -> R {
     sse_ready(cpu)?;
     let data = xmm(cpu, op.r);
     let mask = signs::<u8, 16>(xmm(cpu, op.rm));
     let off = cpu.ea(op);
-    cpu.probe_write128(op.seg, off)?;
+    // Alignment checking looks at 8-byte units here (as two quadword stores would).
+    cpu.probe_write128(op.seg, off, 8, mask != 0)?;
     let amask = crate::cpu::operand::ASIZE_MASK[(op.asize & 3) as usize];
     for k in 0..16u64 {
         if mask >> k & 1 != 0 {
