@@ -66,6 +66,10 @@ pub trait Lane: Copy + Default {
     fn get(v: u128, i: usize) -> Self;
     /// The lane as the low bits of a `u128`.
     fn wide(self) -> u128;
+    /// The lane from its little-endian bytes (the first `BITS / 8` of `b`).
+    fn from_bytes(b: &[u8]) -> Self;
+    /// Stores the lane's little-endian bytes into `b`.
+    fn put_bytes(self, b: &mut [u8]);
 }
 
 macro_rules! lane {
@@ -81,6 +85,16 @@ macro_rules! lane {
             fn wide(self) -> u128 {
                 self as u128
             }
+            #[inline(always)]
+            fn from_bytes(b: &[u8]) -> Self {
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(&b[..std::mem::size_of::<$t>()]);
+                <$t>::from_le_bytes(a)
+            }
+            #[inline(always)]
+            fn put_bytes(self, b: &mut [u8]) {
+                b[..std::mem::size_of::<$t>()].copy_from_slice(&self.to_le_bytes());
+            }
         }
     };
 }
@@ -89,34 +103,36 @@ lane!(u16);
 lane!(u32);
 lane!(u64);
 
-/// The lanes of `v` as an array.
+/// The first `N` lanes of `v` as an array (through its bytes, which the optimiser turns
+/// into vector moves).
 #[inline(always)]
 pub fn split<L: Lane, const N: usize>(v: u128) -> [L; N] {
-    std::array::from_fn(|i| L::get(v, i))
+    let b = v.to_le_bytes();
+    let w = L::BITS as usize / 8;
+    std::array::from_fn(|i| L::from_bytes(&b[w * i..]))
 }
 
-/// Joins lanes into a value (lane 0 lowest).
+/// Joins lanes into a value (lane 0 lowest; bits past the `N` lanes are zero).
 #[inline(always)]
 pub fn join<L: Lane, const N: usize>(lanes: [L; N]) -> u128 {
-    let mut v = 0u128;
-    let mut i = 0;
-    while i < N {
-        v |= lanes[i].wide() << (L::BITS as usize * i);
-        i += 1;
+    let mut b = [0u8; 16];
+    let w = L::BITS as usize / 8;
+    for (i, l) in lanes.iter().enumerate() {
+        l.put_bytes(&mut b[w * i..]);
     }
-    v
+    u128::from_le_bytes(b)
 }
 
 /// Applies `f` to each pair of lanes of `a` and `b`.
 #[inline(always)]
 pub fn map2<L: Lane>(a: u128, b: u128, f: impl Fn(L, L) -> L) -> u128 {
-    let mut v = 0u128;
-    let mut i = 0;
-    while i < L::N {
-        v |= f(L::get(a, i), L::get(b, i)).wide() << (L::BITS as usize * i);
-        i += 1;
+    let (x, y) = (a.to_le_bytes(), b.to_le_bytes());
+    let mut r = [0u8; 16];
+    let w = L::BITS as usize / 8;
+    for i in 0..L::N {
+        f(L::from_bytes(&x[w * i..]), L::from_bytes(&y[w * i..])).put_bytes(&mut r[w * i..]);
     }
-    v
+    u128::from_le_bytes(r)
 }
 
 /// Applies `f` to each lane of `a`.
