@@ -248,3 +248,100 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
     };
     Some(Flow::Next)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cpu::exec::system::testing::*;
+    use crate::cpu::{Cr0, Cr4, Cpu, Fault};
+
+    const AREA: u64 = 0x20000;
+
+    fn cpu() -> Cpu {
+        let mut c = long();
+        c.cr4 |= Cr4::OSFXSR | Cr4::OSXSAVE;
+        c.xcr0 = 3;
+        c.gpr[3] = AREA; // RBX
+        c.gpr[0] = 3; // RAX: RFBM = x87 | SSE
+        c.gpr[2] = 0;
+        c
+    }
+
+    fn q(c: &Cpu, a: u64) -> u64 {
+        let mut b = [0u8; 8];
+        c.mem.read_bytes(a, &mut b);
+        u64::from_le_bytes(b)
+    }
+
+    // FXSAVE64 [rbx], FXRSTOR64 [rbx], XSAVE [rbx], XRSTOR [rbx].
+    const FXSAVE64: &[u8] = &[0x48, 0x0F, 0xAE, 0x03];
+    const FXRSTOR64: &[u8] = &[0x48, 0x0F, 0xAE, 0x0B];
+    const XSAVE: &[u8] = &[0x0F, 0xAE, 0x23];
+    const XRSTOR: &[u8] = &[0x0F, 0xAE, 0x2B];
+
+    #[test]
+    fn fxsave_and_fxrstor_round_trip_xmm_and_mxcsr() {
+        let mut c = cpu();
+        c.sse.xmm[15] = 0x0123_4567_89AB_CDEF_FEDC_BA98_7654_3210;
+        c.sse.mxcsr = 0x9FC0;
+        assert_eq!(exec(&mut c, FXSAVE64), Ok(()));
+        assert_eq!(q(&c, AREA + 24), 0xFFFF_0000_9FC0, "MXCSR and MXCSR_MASK");
+        assert_eq!(q(&c, AREA + 160 + 15 * 16), 0xFEDC_BA98_7654_3210);
+        c.sse = Default::default();
+        assert_eq!(exec(&mut c, FXRSTOR64), Ok(()));
+        assert_eq!(c.sse.xmm[15], 0x0123_4567_89AB_CDEF_FEDC_BA98_7654_3210);
+        assert_eq!(c.sse.mxcsr, 0x9FC0);
+        // A reserved MXCSR bit in the image: #GP(0), nothing loaded.
+        c.mem.write_bytes(AREA + 24, &0x1_0000u32.to_le_bytes()).unwrap();
+        c.sse.xmm[15] = 0;
+        assert_eq!(exec(&mut c, FXRSTOR64), Err(Fault::GP0));
+        assert_eq!(c.sse.xmm[15], 0);
+        // Misaligned: #GP(0); CR0.TS: #NM.
+        c.gpr[3] = AREA + 8;
+        assert_eq!(exec(&mut c, FXSAVE64), Err(Fault::GP0));
+        c.cr0 |= Cr0::TS;
+        assert_eq!(exec(&mut c, FXSAVE64), Err(Fault::NM));
+    }
+
+    #[test]
+    fn xsave_writes_xstate_bv_and_xrstor_initialises_absent_components() {
+        let mut c = cpu();
+        c.sse.xmm[1] = 5;
+        c.mem.write_bytes(AREA + 512, &[0xF0; 64]).unwrap();
+        assert_eq!(exec(&mut c, XSAVE), Ok(()));
+        // XINUSE: x87 initial, SSE not; bits outside RFBM keep their old value.
+        assert_eq!(q(&c, AREA + 512), 0xF0F0_F0F0_F0F0_F0F2);
+        assert_eq!(q(&c, AREA + 520), 0xF0F0_F0F0_F0F0_F0F0, "XCOMP_BV untouched");
+        // XRSTOR: reserved header bits raise #GP(0).
+        assert_eq!(exec(&mut c, XRSTOR), Err(Fault::GP0));
+        c.mem.write_bytes(AREA + 512, &[0; 64]).unwrap();
+        // XSTATE_BV = 0: SSE initialised (XMM zeroed), MXCSR still loaded from the image.
+        c.mem.write_bytes(AREA + 24, &0x1F00u32.to_le_bytes()).unwrap();
+        assert_eq!(exec(&mut c, XRSTOR), Ok(()));
+        assert_eq!(c.sse.xmm[1], 0);
+        assert_eq!(c.sse.mxcsr, 0x1F00);
+        // XSTATE_BV = SSE: loaded.
+        c.mem.write_bytes(AREA + 512, &2u64.to_le_bytes()).unwrap();
+        c.mem.write_bytes(AREA + 160 + 16, &7u64.to_le_bytes()).unwrap();
+        assert_eq!(exec(&mut c, XRSTOR), Ok(()));
+        assert_eq!(c.sse.xmm[1], 7);
+        // A component beyond XCR0 in XSTATE_BV: #GP(0); 64-byte alignment; CR4.OSXSAVE.
+        c.mem.write_bytes(AREA + 512, &4u64.to_le_bytes()).unwrap();
+        assert_eq!(exec(&mut c, XRSTOR), Err(Fault::GP0));
+        c.gpr[3] = AREA + 16;
+        assert_eq!(exec(&mut c, XSAVE), Err(Fault::GP0));
+        c.cr4.remove(Cr4::OSXSAVE);
+        assert_eq!(exec(&mut c, XSAVE), Err(Fault::UD));
+    }
+
+    #[test]
+    fn rfbm_limits_what_xsave_writes() {
+        let mut c = cpu();
+        c.gpr[0] = 1; // x87 only: MXCSR and the XMM registers stay untouched
+        c.sse.xmm[0] = 9;
+        c.mem.write_bytes(AREA, &[0xAA; 576]).unwrap();
+        assert_eq!(exec(&mut c, XSAVE), Ok(()));
+        assert_eq!(q(&c, AREA + 160), 0xAAAA_AAAA_AAAA_AAAA);
+        assert_eq!(q(&c, AREA + 24), 0xAAAA_AAAA_AAAA_AAAA);
+        assert_eq!(q(&c, AREA) & 0xFFFF, 0x037F, "FCW");
+    }
+}
