@@ -10,11 +10,25 @@ fn random_sequences_match_the_host_cpu() {
         println!("SKIPPED: host-diff needs an x86-64 Linux host to run instructions natively");
         return;
     }
-    let summary = hostdiff::run(4000, 1, hostdiff::Family::Integer).expect("host-diff runs");
+    let summary = hostdiff::run(4000, 1).expect("host-diff runs");
     assert_eq!(summary.passed + summary.failed, 4000);
     assert_eq!(
         summary.failed, 0,
         "vx86 differs from the host CPU (reports above)"
+    );
+}
+
+#[test]
+fn random_x87_sequences_match_the_host_fpu() {
+    if !hostdiff::supported() {
+        println!("SKIPPED: host-diff needs an x86-64 Linux host to run instructions natively");
+        return;
+    }
+    let summary = hostdiff::run_family(4000, 2, hostdiff::Family::X87).expect("host-diff runs");
+    assert_eq!(summary.passed + summary.failed, 4000);
+    assert_eq!(
+        summary.failed, 0,
+        "vx86's x87 differs from the host FPU (reports above)"
     );
 }
 
@@ -24,10 +38,10 @@ fn random_sse_sequences_match_the_host_cpu() {
         println!("SKIPPED: host-diff needs an x86-64 Linux host to run instructions natively");
         return;
     }
-    let summary = hostdiff::run(4000, 2, hostdiff::Family::Sse).expect("host-diff runs");
+    let summary = hostdiff::run_family(4000, 3, hostdiff::Family::Sse).expect("host-diff runs");
     assert_eq!(summary.passed + summary.failed, 4000);
     assert_eq!(
         summary.failed, 0,
-        "vx86 differs from the host CPU in SSE sequences (reports above)"
+        "vx86's SSE differs from the host CPU (reports above)"
     );
 }

@@ -129,7 +129,10 @@ fn memcpy_with_aligned_and_unaligned_moves_in_32_bit_mode() {
         &src,
     );
     assert_eq!(mem(&cpu, DATA + 0x100, 40), src[1..41].to_vec());
-    assert_eq!(r(&cpu, reg::RAX) as u32, u32::from_le_bytes([33, 34, 35, 36]));
+    assert_eq!(
+        r(&cpu, reg::RAX) as u32,
+        u32::from_le_bytes([33, 34, 35, 36])
+    );
 }
 
 #[test]
@@ -211,14 +214,21 @@ fn string_compares_crc32_and_shuffles() {
     for b in b"hello, world" {
         crc ^= *b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { crc >> 1 ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                crc >> 1 ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     assert_eq!(r(&cpu, reg::R9), !crc as u64);
     let mut rev = data[..16].to_vec();
     rev.reverse();
     assert_eq!(mem(&cpu, DATA + 32, 16), rev);
-    assert_eq!(r(&cpu, reg::R10), u64::from_le_bytes(rev[8..].try_into().unwrap()));
+    assert_eq!(
+        r(&cpu, reg::R10),
+        u64::from_le_bytes(rev[8..].try_into().unwrap())
+    );
 }
 
 #[test]
@@ -248,8 +258,15 @@ fn mxcsr_and_the_fxsave_area() {
     assert_eq!(cpu.sse.mxcsr, 0xFFC0);
     assert_eq!(mem(&cpu, DATA + 4, 4), 0xFFC0u32.to_le_bytes());
     let area = mem(&cpu, DATA + 0x200, 512);
-    assert_eq!(&area[24..32], &[0xC0, 0xFF, 0, 0, 0xFF, 0xFF, 0, 0], "MXCSR, MXCSR_MASK");
-    assert_eq!(&area[160 + 7 * 16..160 + 7 * 16 + 8], &0x1122_3344_5566_7788u64.to_le_bytes());
+    assert_eq!(
+        &area[24..32],
+        &[0xC0, 0xFF, 0, 0, 0xFF, 0xFF, 0, 0],
+        "MXCSR, MXCSR_MASK"
+    );
+    assert_eq!(
+        &area[160 + 7 * 16..160 + 7 * 16 + 8],
+        &0x1122_3344_5566_7788u64.to_le_bytes()
+    );
     assert_eq!(r(&cpu, reg::RBX), 0x1122_3344_5566_7788);
     assert_eq!(cpu.sse.xmm[7], 0x1122_3344_5566_7788);
     // A reserved MXCSR bit: #GP(0).

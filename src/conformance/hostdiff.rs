@@ -1,7 +1,9 @@
-//! Differential testing against the host CPU: random sequences of user-mode integer
-//! instructions run natively (in a forked child, on x86-64 Linux hosts) and in vx86 (a `Cpu`
-//! in IA-32e mode at CPL 3), and the registers, flags, scratch memory and exceptions are
-//! compared. Three quarters of the sequences are 64-bit code; the rest run as 32-bit code in
+//! Differential testing against the host CPU: random sequences of user-mode instructions run
+//! natively (in a forked child, on x86-64 Linux hosts) and in vx86 (a `Cpu` in IA-32e mode at
+//! CPL 3), and the registers, flags, scratch memory and exceptions are compared. Sequences
+//! come in families ([`Family`]): integer instructions, x87 instructions ([`x87`]), and SSE
+//! instructions (`gen::sse`); every run loads and saves the x87 and SSE state as FXRSTOR and
+//! FXSAVE images, and XMM0–XMM15 and MXCSR are always compared, the x87 state for x87 runs. Three quarters of the sequences are 64-bit code; the rest run as 32-bit code in
 //! compatibility mode, which adds the instructions 64-bit mode lacks (BCD, PUSHA/POPA, BOUND,
 //! ARPL, INTO, the one-byte INC/DEC) and 32-bit stack and string semantics.
 //!
@@ -26,6 +28,7 @@ pub mod emu;
 pub mod gen;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub mod native;
+pub mod x87;
 
 use iced_x86::Instruction;
 
@@ -56,6 +59,82 @@ pub const USER_DATA: u16 = 0x2B;
 pub const USER_CODE64: u16 = 0x33;
 /// Sequences per batch (one forked host child runs a batch).
 pub const BATCH: usize = 256;
+/// Bytes of an FXSAVE image: the x87 and SSE state a case starts from and ends with.
+pub const FX_LEN: usize = 512;
+/// MXCSR as the host and vx86 start every case (all exceptions masked, round to nearest).
+pub const MXCSR_DEFAULT: u32 = 0x1F80;
+
+/// A family of instruction sequences, generated and counted separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// General-purpose integer instructions.
+    Int,
+    /// x87 FPU instructions (with the x87 state loaded and compared).
+    X87,
+    /// MMX, SSE … SSE4.2, PCLMULQDQ, CRC32 and the SIMD control instructions, on random XMM
+    /// registers (special floating-point values included) and MXCSR settings ([`gen`]'s
+    /// `sse` module); XMM0–XMM15 and MXCSR are compared whole.
+    Sse,
+}
+
+impl Family {
+    /// The family's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Int => "int",
+            Family::X87 => "x87",
+            Family::Sse => "sse",
+        }
+    }
+
+    /// The families run for a command-line choice: `int`, `x87`, `sse` or `all`.
+    pub fn parse(s: &str) -> Option<Vec<Family>> {
+        Some(match s {
+            "int" => vec![Family::Int],
+            "x87" => vec![Family::X87],
+            "sse" => vec![Family::Sse],
+            "all" => vec![Family::Int, Family::X87, Family::Sse],
+            _ => return None,
+        })
+    }
+}
+
+/// The FXSAVE image of the state after FNINIT, with MXCSR at its default: what the
+/// integer family starts from.
+pub fn default_fx() -> Box<[u8; FX_LEN]> {
+    let mut fx = Box::new([0u8; FX_LEN]);
+    fx[0..2].copy_from_slice(&0x037Fu16.to_le_bytes());
+    fx[24..28].copy_from_slice(&MXCSR_DEFAULT.to_le_bytes());
+    fx[28..32].copy_from_slice(&0xFFFFu32.to_le_bytes());
+    fx
+}
+
+/// Offset of MXCSR in an FXSAVE image.
+pub const FX_MXCSR: usize = 24;
+/// Offset of XMM0 in an FXSAVE image (XMM0–XMM15 follow, 16 bytes each).
+pub const FX_XMM: usize = 160;
+
+/// XMM0–XMM15 and MXCSR of an FXSAVE image.
+pub fn sse_of(fx: &[u8; FX_LEN]) -> ([u128; 16], u32) {
+    let mut xmm = [0u128; 16];
+    for (i, x) in xmm.iter_mut().enumerate() {
+        let at = FX_XMM + 16 * i;
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&fx[at..at + 16]);
+        *x = u128::from_le_bytes(b);
+    }
+    let m = &fx[FX_MXCSR..FX_MXCSR + 4];
+    (xmm, u32::from_le_bytes([m[0], m[1], m[2], m[3]]))
+}
+
+/// Stores XMM0–XMM15 and MXCSR into an FXSAVE image.
+pub fn set_sse(fx: &mut [u8; FX_LEN], xmm: &[u128; 16], mxcsr: u32) {
+    for (i, x) in xmm.iter().enumerate() {
+        fx[FX_XMM + 16 * i..FX_XMM + 16 * (i + 1)].copy_from_slice(&x.to_le_bytes());
+    }
+    fx[FX_MXCSR..FX_MXCSR + 4].copy_from_slice(&mxcsr.to_le_bytes());
+}
+
 /// Where the test region lies: the same linear addresses on the host and in vx86.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -109,38 +188,17 @@ pub struct Case {
     /// Register bits the vendors define differently, per position as `undefined` (bit n of
     /// entry r: bit n of register r); they are not compared.
     pub vendor_bits: Vec<[u64; 16]>,
-    /// XMM0–XMM15 and MXCSR on entry.
-    pub simd: SimdState,
-}
-
-/// The SSE state a sequence starts from and leaves: all 128 bits of XMM0–XMM15 and MXCSR.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SimdState {
-    /// XMM0–XMM15.
-    pub xmm: [u128; 16],
-    /// MXCSR.
-    pub mxcsr: u32,
-}
-
-impl Default for SimdState {
-    /// Zeroed registers and the power-on MXCSR (0x1F80: all exceptions masked).
-    fn default() -> Self {
-        SimdState {
-            xmm: [0; 16],
-            mxcsr: 0x1F80,
-        }
-    }
-}
-
-/// Which instructions the sequences are made of.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Family {
-    /// General-purpose integer instructions.
-    #[default]
-    Integer,
-    /// MMX, SSE … SSE4.2, PCLMULQDQ, CRC32 and the SIMD control instructions, with random
-    /// XMM registers (special floating-point values included) and MXCSR settings.
-    Sse,
+    /// The family the case belongs to.
+    pub family: Family,
+    /// The x87 and SSE state on entry, as an FXSAVE image (64-bit layout).
+    pub fx: Box<[u8; FX_LEN]>,
+    /// x87 status-word bits left undefined before instruction `k` (as `undefined`).
+    pub sw_undefined: Vec<u16>,
+    /// The sequence ends in a transcendental instruction whose last bit (and C1) the
+    /// implementations may round differently (SDM Vol. 1 8.3.10: within one ulp).
+    pub last_bit: bool,
+    /// Buffer bytes not compared (the pointer fields of stored x87 environments).
+    pub mem_ignore: Vec<std::ops::Range<usize>>,
 }
 
 /// An exception that stopped the sequence.
@@ -179,8 +237,8 @@ pub struct Outcome {
     pub rflags: u64,
     /// The scratch buffer.
     pub mem: Box<[u8; BUF_LEN]>,
-    /// XMM0–XMM15 and MXCSR.
-    pub simd: SimdState,
+    /// The x87 and SSE state, as an FXSAVE image.
+    pub fx: Box<[u8; FX_LEN]>,
     /// How it ended.
     pub event: Event,
 }
@@ -192,7 +250,7 @@ impl Outcome {
             regs: case.regs,
             rflags: case.rflags,
             mem: case.mem.clone(),
-            simd: case.simd,
+            fx: case.fx.clone(),
             event: Event::Failed(why),
         }
     }
@@ -212,9 +270,9 @@ pub fn supported() -> bool {
     cfg!(all(target_arch = "x86_64", target_os = "linux"))
 }
 
-/// Runs `count` random sequences natively and in vx86; prints the seed first and
-/// `N passed, M failed` last; returns the exit status (0 iff nothing failed).
-pub fn main(count: u64, seed: Option<u64>, family: Family) -> Result<u8, Error> {
+/// Runs `count` random sequences of each family natively and in vx86; prints the seed first
+/// and `N passed, M failed` last; returns the exit status (0 iff nothing failed).
+pub fn main(count: u64, seed: Option<u64>, families: &[Family]) -> Result<u8, Error> {
     if !supported() {
         println!("host-diff: unsupported on this host (it needs an x86-64 Linux host)");
         return Err(Error::Host(
@@ -222,8 +280,11 @@ pub fn main(count: u64, seed: Option<u64>, family: Family) -> Result<u8, Error> 
         ));
     }
     let seed = seed.unwrap_or_else(time_seed);
-    let summary = run(count, seed, family)?;
-    Ok(if summary.failed == 0 { 0 } else { 1 })
+    let mut failed = 0;
+    for &f in families {
+        failed += run_family(count, seed, f)?.failed;
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
 }
 
 /// A fresh seed from the clock and the process id.
@@ -235,10 +296,15 @@ fn time_seed() -> u64 {
     gen::mix(t ^ (std::process::id() as u64) << 32)
 }
 
-/// Runs `count` sequences from `seed` on all cores and prints the seed, sparse progress, the
-/// first mismatch reports, a per-mnemonic failure table and the closing
+/// Runs `count` integer sequences from `seed` on all cores and prints the seed, sparse
+/// progress, the first mismatch reports, a per-mnemonic failure table and the closing
 /// `N passed, M failed` line. Fails on hosts other than x86-64 Linux.
-pub fn run(count: u64, seed: u64, family: Family) -> Result<Summary, Error> {
+pub fn run(count: u64, seed: u64) -> Result<Summary, Error> {
+    run_family(count, seed, Family::Int)
+}
+
+/// [`run`] for the sequences of `family`.
+pub fn run_family(count: u64, seed: u64, family: Family) -> Result<Summary, Error> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
         driver::run(count, seed, family)

@@ -4,7 +4,7 @@
 //! "vx86". It claims exactly what vx86 implements: the feature flags are named constants
 //! ([`Feature`]) gathered in one table ([`CLAIMED`]), so that the rest of the emulator asks
 //! [`features()`] instead of repeating bit numbers, and CR4/EFER reserved bits follow from it.
-//! Not claimed (yet): x87, MMX, AVX, the local APIC, machine checks, MONITOR/MWAIT,
+//! Not claimed (yet): MMX, AVX, the local APIC, machine checks, MONITOR/MWAIT,
 //! RDRAND/RDSEED and VME (whose PUSHF/POPF/INT/IRET rules live elsewhere).
 
 use super::state::{Cr4, Efer, Mode};
@@ -215,6 +215,7 @@ features! {
 
 /// Every feature vx86 claims, and nothing else.
 pub const CLAIMED: &[Feature] = &[
+    Feature::FPU,
     Feature::DE,
     Feature::PSE,
     Feature::TSC,
@@ -556,6 +557,7 @@ mod tests {
         assert_eq!(b >> 24, 0, "initial APIC ID");
         assert_ne!(cx & 1 << 31, 0, "hypervisor present");
         for f in [
+            Feature::FPU,
             Feature::TSC,
             Feature::MSR,
             Feature::PAE,
@@ -580,7 +582,6 @@ mod tests {
     fn nothing_unimplemented_is_claimed() {
         let f = features();
         for x in [
-            Feature::FPU,
             Feature::VME,
             Feature::MCE,
             Feature::APIC,
@@ -603,7 +604,7 @@ mod tests {
         }
         let c = cpu();
         let [_, _, cx, d] = query(&c, 1, 0);
-        assert_eq!(d & 0x0080_0001, 0, "no FPU, MMX");
+        assert_eq!(d & 0x0080_0000, 0, "no MMX");
         assert_eq!(
             cx & (1 << 27 | 1 << 28 | 1 << 30),
             0,
@@ -618,7 +619,10 @@ mod tests {
         let [a, b, cx, d] = query(&c, 7, 0);
         assert_eq!(a, 0, "one subleaf");
         let want = 1 | 1 << 3 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 19 | 1 << 20 | 1 << 23;
-        assert_eq!(b, want, "FSGSBASE BMI1 SMEP BMI2 INVPCID ADX SMAP CLFLUSHOPT");
+        assert_eq!(
+            b, want,
+            "FSGSBASE BMI1 SMEP BMI2 INVPCID ADX SMAP CLFLUSHOPT"
+        );
         assert_eq!(cx, 1 << 2 | 1 << 22, "UMIP RDPID");
         assert_eq!(d, 0);
         assert_eq!(query(&c, 7, 1), [0; 4]);
@@ -738,10 +742,7 @@ mod tests {
         assert_eq!(query(&c, 0xD, 0), [3, 576, 576, 0], "XCR0 bits, sizes");
         assert_eq!(query(&c, 0xD, 1), [1, 0, 0, 0], "XSAVEOPT only");
         assert_eq!(query(&c, 0xD, 2), [0; 4], "no AVX state");
-        assert_eq!(
-            XCR0_SUPPORTED,
-            crate::cpu::exec::sse::state::XCR0_SUPPORTED
-        );
+        assert_eq!(XCR0_SUPPORTED, crate::cpu::exec::sse::state::XCR0_SUPPORTED);
         assert_eq!(XSAVE_AREA, crate::cpu::exec::sse::save::XSAVE_SIZE);
     }
 
@@ -771,6 +772,7 @@ mod tests {
 
     /// Evidence for the features whose instructions this branch's groups implement.
     const EVIDENCE: &[(Feature, Evidence)] = &[
+        (Feature::FPU, Ins(32, &[0xD9, 0xE8], Mn::Fld1)),
         (Feature::DE, Cr4Bit(Cr4::DE)),
         (Feature::PSE, Cr4Bit(Cr4::PSE)),
         (Feature::TSC, Ins(32, &[0x0F, 0x31], Mn::Rdtsc)),
@@ -830,7 +832,10 @@ mod tests {
         (Feature::FXSR, Ins(64, &[0x0F, 0xAE, 0x00], Mn::Fxsave)),
         (Feature::SSE, Ins(32, &[0x0F, 0x58, 0xC1], Mn::Addps)),
         (Feature::SSE2, Ins(32, &[0x66, 0x0F, 0x58, 0xC1], Mn::Addpd)),
-        (Feature::SSE3, Ins(32, &[0xF2, 0x0F, 0x7C, 0xC1], Mn::Haddps)),
+        (
+            Feature::SSE3,
+            Ins(32, &[0xF2, 0x0F, 0x7C, 0xC1], Mn::Haddps),
+        ),
         (
             Feature::PCLMULQDQ,
             Ins(32, &[0x66, 0x0F, 0x3A, 0x44, 0xC1, 0x00], Mn::Pclmulqdq),

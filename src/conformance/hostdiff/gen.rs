@@ -24,7 +24,7 @@ use iced_x86::{
     RflagsBits,
 };
 
-use super::{Case, Family, Layout, SimdState, BUF_LEN, GS_BASE, MAX_CODE};
+use super::{Case, Family, Layout, BUF_LEN, GS_BASE, MAX_CODE};
 
 mod sse;
 use crate::cpu::flags::bit;
@@ -576,10 +576,10 @@ pub struct Generator {
     compat: bool,
     /// The instruction groups for 64-bit and for 32-bit code.
     tables: [Table; 2],
-    /// The instruction family of the sequences.
-    family: Family,
+    /// Whether the sequences are of the SSE family (see [`Generator::sse`]).
+    sse: bool,
     /// The SSE-family instruction groups for 64-bit and for 32-bit code.
-    sse: [sse::SseTable; 2],
+    sse_tables: [sse::SseTable; 2],
 }
 
 /// The instruction groups of one code size.
@@ -671,24 +671,24 @@ impl Generator {
             intel: features.intel,
             compat: features.compat,
             tables: [Table::new(&features, 64), Table::new(&features, 32)],
-            family: Family::Integer,
-            sse: [
+            sse: false,
+            sse_tables: [
                 sse::SseTable::new(&features, 64),
                 sse::SseTable::new(&features, 32),
             ],
         }
     }
 
-    /// The same generator making sequences of `family`.
-    pub fn with_family(mut self, family: Family) -> Generator {
-        self.family = family;
+    /// The same generator making sequences of the SSE family.
+    pub fn sse(mut self) -> Generator {
+        self.sse = true;
         self
     }
 
     /// The mnemonics this generator produces in 64-bit (`bits` 64) or 32-bit code.
     pub fn mnemonics(&self, bits: u32) -> Vec<M> {
-        if self.family == Family::Sse {
-            return self.sse[(bits == 32) as usize].mnemonics();
+        if self.sse {
+            return self.sse_tables[(bits == 32) as usize].mnemonics();
         }
         self.table(bits).groups.iter().map(|g| g.mnemonic).collect()
     }
@@ -811,9 +811,10 @@ impl Generator {
             if st.ended {
                 break;
             }
-            match self.family {
-                Family::Sse if !st.rng.chance(1, 8) => self.sse_instruction(&mut st, &mut factory),
-                _ => self.instruction(&mut st, &mut factory),
+            if self.sse && !st.rng.chance(1, 8) {
+                self.sse_instruction(&mut st, &mut factory);
+            } else {
+                self.instruction(&mut st, &mut factory);
             }
         }
         if st.insns.is_empty() {
@@ -829,9 +830,11 @@ impl Generator {
                 mem[*at..end].copy_from_slice(&bytes[..end - at]);
             }
         }
-        let simd = match self.family {
-            Family::Integer => SimdState::default(),
-            Family::Sse => sse::simd_state(&mut Rng::new(mix(seed ^ mix(index ^ 0x55E0_55E0)))),
+        let (family, fx) = if self.sse {
+            let mut r = Rng::new(mix(seed ^ mix(index ^ 0x55E0_55E0)));
+            (Family::Sse, sse::initial_fx(&mut r))
+        } else {
+            (Family::Int, super::default_fx())
         };
         Case {
             index,
@@ -841,9 +844,13 @@ impl Generator {
             regs: st.regs,
             rflags,
             mem,
+            sw_undefined: vec![0; st.undef_list.len()],
             undefined: st.undef_list,
             vendor_bits: st.vendor_list,
-            simd,
+            family,
+            fx,
+            last_bit: false,
+            mem_ignore: Vec::new(),
         }
     }
 

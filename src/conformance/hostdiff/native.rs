@@ -22,8 +22,8 @@ use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register};
 
 use super::gen::Features;
 use super::{
-    Case, Event, Exc, Layout, Outcome, SimdState, BATCH, BUF_LEN, BUF_OFFSET, GS_BASE,
-    GUARD_OFFSET, MAX_CODE, REGION_LEN, USER_CODE32, USER_CODE64, USER_DATA,
+    Case, Event, Exc, Layout, Outcome, BATCH, BUF_LEN, BUF_OFFSET, FX_LEN, GS_BASE, GUARD_OFFSET,
+    MAX_CODE, REGION_LEN, USER_CODE32, USER_CODE64, USER_DATA,
 };
 use crate::Error;
 
@@ -38,14 +38,12 @@ const SLOT_CR2: usize = 21;
 const SLOT_RIP: usize = 22;
 /// The far pointer (offset, then selector) to the sequence in 32-bit code.
 const CTX_FAR: u64 = 24 * 8;
-/// The FXSAVE image the prologue loads (x87 and SSE state of the case), 16-byte aligned.
+/// The FXSAVE image a case starts from (16-byte aligned).
 const CTX_FX_IN: u64 = 0x400;
-/// The FXSAVE image the epilogue (or the signal handler) stores.
+/// The FXSAVE image a case ends with.
 const CTX_FX_OUT: u64 = 0x600;
-/// The host's own x87/SSE settings (FCW 0x037F, MXCSR 0x1F80), loaded back for the host code.
-const CTX_FX_HOST: u64 = 0x800;
-/// Bytes of an FXSAVE image.
-const FX_LEN: usize = 512;
+/// MXCSR for the host code after a case.
+const CTX_MXCSR: u64 = 0x800;
 /// Where the 32-bit-case prologue lies in the code page.
 const ENTRY32_OFFSET: u64 = 0;
 /// Where 32-bit cases come back to 64-bit code to store their registers.
@@ -179,6 +177,7 @@ fn prologue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
         abs(ctx + CTX_HOST_RSP),
         Register::RSP,
     )?);
+    // The case's x87 and SSE state (pending x87 exceptions included).
     v.push(Instruction::with1(
         Code::Fxrstor64_m512byte,
         abs(ctx + CTX_FX_IN),
@@ -211,13 +210,11 @@ fn prologue32(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
     Ok(v)
 }
 
-/// Restores the host's stack, DF, x87/SSE settings and callee-saved registers, and returns
-/// to the caller.
+/// Restores the host's stack, DF and callee-saved registers, and returns to the caller.
 fn restore(v: &mut Vec<Instruction>, ctx: u64) -> Result<(), iced_x86::IcedError> {
-    v.push(Instruction::with1(
-        Code::Fxrstor64_m512byte,
-        abs(ctx + CTX_FX_HOST),
-    )?);
+    // A fresh x87 (FNINIT does not wait: a pending exception stays behind) and MXCSR.
+    v.push(Instruction::with(Code::Fninit));
+    v.push(Instruction::with1(Code::Ldmxcsr_m32, abs(ctx + CTX_MXCSR))?);
     // Null DS and ES again, as a 64-bit process has them.
     v.push(Instruction::with2(
         Code::Xor_r32_rm32,
@@ -244,9 +241,13 @@ fn restore(v: &mut Vec<Instruction>, ctx: u64) -> Result<(), iced_x86::IcedError
     Ok(())
 }
 
-/// Stores the sixteen GPRs and RFLAGS, then returns to the caller.
+/// Stores the x87 and SSE state, the sixteen GPRs and RFLAGS, then returns to the caller.
 fn epilogue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
-    let mut v = Vec::new();
+    // FXSAVE does not wait for pending x87 exceptions and changes no register or flag.
+    let mut v = vec![Instruction::with1(
+        Code::Fxsave64_m512byte,
+        abs(ctx + CTX_FX_OUT),
+    )?];
     for (i, r) in GPRS.iter().enumerate() {
         v.push(Instruction::with2(
             Code::Mov_rm64_r64,
@@ -254,10 +255,6 @@ fn epilogue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
             *r,
         )?);
     }
-    v.push(Instruction::with1(
-        Code::Fxsave64_m512byte,
-        abs(ctx + CTX_FX_OUT),
-    )?);
     v.push(Instruction::with2(
         Code::Mov_r64_rm64,
         Register::RSP,
@@ -402,18 +399,11 @@ fn map_region() -> Result<Region, String> {
         }
         // SAFETY: the context page was made RW above; the far pointer is m16:32.
         unsafe {
+            let mxcsr = (layout.ctx() + CTX_MXCSR) as *mut u8;
+            std::ptr::copy_nonoverlapping(super::MXCSR_DEFAULT.to_le_bytes().as_ptr(), mxcsr, 4);
             let far = (layout.ctx() + CTX_FAR) as *mut u8;
             std::ptr::copy_nonoverlapping((layout.seq() as u32).to_le_bytes().as_ptr(), far, 4);
             std::ptr::copy_nonoverlapping(USER_CODE32.to_le_bytes().as_ptr(), far.add(4), 2);
-        }
-        // SAFETY: the context page is RW; the host image lies inside it.
-        unsafe {
-            let host = fx_image(&SimdState::default());
-            std::ptr::copy_nonoverlapping(
-                host.as_ptr(),
-                (layout.ctx() + CTX_FX_HOST) as *mut u8,
-                FX_LEN,
-            );
         }
         CODE_ADDR.store(addr, Ordering::SeqCst);
         CTX_ADDR.store(layout.ctx(), Ordering::SeqCst);
@@ -460,32 +450,6 @@ struct HostResult {
     rip: u64,
     mem: [u8; BUF_LEN],
     fx: [u8; FX_LEN],
-}
-
-/// The FXSAVE image (64-bit format) that loads `s`: an initialised x87 (FCW 0x037F, every
-/// register empty), MXCSR and XMM0–XMM15.
-pub fn fx_image(s: &SimdState) -> [u8; FX_LEN] {
-    let mut b = [0u8; FX_LEN];
-    b[0..2].copy_from_slice(&0x037Fu16.to_le_bytes());
-    b[24..28].copy_from_slice(&s.mxcsr.to_le_bytes());
-    for (i, x) in s.xmm.iter().enumerate() {
-        b[160 + 16 * i..176 + 16 * i].copy_from_slice(&x.to_le_bytes());
-    }
-    b
-}
-
-/// The SSE state in an FXSAVE image.
-pub fn simd_of(b: &[u8; FX_LEN]) -> SimdState {
-    let mut s = SimdState {
-        mxcsr: u32::from_le_bytes([b[24], b[25], b[26], b[27]]),
-        ..SimdState::default()
-    };
-    for (i, x) in s.xmm.iter_mut().enumerate() {
-        let mut v = [0u8; 16];
-        v.copy_from_slice(&b[160 + 16 * i..176 + 16 * i]);
-        *x = u128::from_le_bytes(v);
-    }
-    s
 }
 
 /// The memory shared with the child: a batch of cases and their results.
@@ -549,7 +513,7 @@ impl Runner {
                 hc.regs = c.regs;
                 hc.rflags = c.rflags;
                 hc.mem.copy_from_slice(&c.mem[..]);
-                hc.fx = fx_image(&c.simd);
+                hc.fx.copy_from_slice(&c.fx[..]);
             }
             (*sh).n = cases.len();
         }
@@ -624,7 +588,7 @@ impl Runner {
                 regs: r.regs,
                 rflags: r.rflags,
                 mem: Box::new(r.mem),
-                simd: simd_of(&r.fx),
+                fx: Box::new(r.fx),
                 event,
             });
         }
@@ -651,7 +615,11 @@ pub fn compat_works(region: &'static Region) -> Result<bool, Error> {
         mem: Box::new([0; BUF_LEN]),
         undefined: vec![0; 2],
         vendor_bits: vec![[0; 16]; 2],
-        simd: SimdState::default(),
+        family: super::Family::Int,
+        fx: super::default_fx(),
+        sw_undefined: vec![0; 2],
+        last_bit: false,
+        mem_ignore: Vec::new(),
     };
     let out = runner.run(std::slice::from_ref(&case))?;
     Ok(out[0].event == Event::Completed)
@@ -703,11 +671,11 @@ extern "C" fn on_signal(sig: libc::c_int, _info: *mut libc::siginfo_t, uc: *mut 
         write_volatile(ctx.add(SLOT_ERR), g[REG_ERR as usize] as u64);
         write_volatile(ctx.add(SLOT_CR2), g[REG_CR2 as usize] as u64);
         write_volatile(ctx.add(SLOT_RIP), rip);
-        // The x87/SSE state at the fault (the kernel saved it in FXSAVE layout).
-        let fp = uc.uc_mcontext.fpregs as *const u64;
+        // The x87 and SSE state at the fault, as the kernel saved it in the frame.
+        let fp = uc.uc_mcontext.fpregs as *const u8;
         if !fp.is_null() {
-            let out = (ctx as *mut u8).add(CTX_FX_OUT as usize) as *mut u64;
-            for k in 0..FX_LEN / 8 {
+            let out = (ctx as *mut u8).add(CTX_FX_OUT as usize);
+            for k in 0..FX_LEN {
                 write_volatile(out.add(k), read_volatile(fp.add(k)));
             }
         }
@@ -800,13 +768,12 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
         for r in 0..16 {
             write_volatile(ctx.add(r), (*c).regs[r]);
         }
+        let fx_in = (ctx as *mut u8).add(CTX_FX_IN as usize);
+        for k in 0..FX_LEN {
+            write_volatile(fx_in.add(k), (*c).fx[k]);
+        }
         write_volatile(ctx.add(16), (*c).rflags);
         write_volatile(ctx.add(SLOT_SIGNO), 0);
-        let fx_in = (ctx as *mut u8).add(CTX_FX_IN as usize) as *mut u64;
-        let fx = (*c).fx.as_ptr() as *const [u8; 8];
-        for k in 0..FX_LEN / 8 {
-            write_volatile(fx_in.add(k), u64::from_le_bytes(*fx.add(k)));
-        }
         entry();
         let res = addr_of_mut!((*sh).results[i]);
         for r in 0..16 {
@@ -822,10 +789,9 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
         for k in 0..BUF_LEN / 8 {
             *out.add(k) = read_volatile(buf.add(k)).to_le_bytes();
         }
-        let fx_out = (ctx as *mut u8).add(CTX_FX_OUT as usize) as *const u64;
-        let out = (*res).fx.as_mut_ptr() as *mut [u8; 8];
-        for k in 0..FX_LEN / 8 {
-            *out.add(k) = read_volatile(fx_out.add(k)).to_le_bytes();
+        let fx_out = (ctx as *const u8).add(CTX_FX_OUT as usize);
+        for k in 0..FX_LEN {
+            (*res).fx[k] = read_volatile(fx_out.add(k));
         }
         (*sh).done.store(i + 1, Ordering::SeqCst);
     }
@@ -858,7 +824,11 @@ mod tests {
             mem: Box::new([0x55; BUF_LEN]),
             undefined: vec![0; n + 1],
             vendor_bits: vec![[0; 16]; n + 1],
-            simd: SimdState::default(),
+            family: crate::conformance::hostdiff::Family::Int,
+            fx: crate::conformance::hostdiff::default_fx(),
+            sw_undefined: vec![0; n + 1],
+            last_bit: false,
+            mem_ignore: Vec::new(),
         }
     }
 
@@ -866,9 +836,55 @@ mod tests {
     fn the_trampoline_encodes_absolute_operands_without_rip() {
         let bytes = encode_all(epilogue(0x5000_3000)).unwrap();
         let mut d = iced_x86::Decoder::with_ip(64, &bytes, 0, iced_x86::DecoderOptions::NONE);
+        // FXSAVE64 of the x87 and SSE state, then the first GPR store.
+        let fxsave = d.decode();
+        assert_eq!(fxsave.code(), Code::Fxsave64_m512byte);
+        assert_eq!(fxsave.memory_base(), Register::None);
+        assert_eq!(fxsave.memory_displacement64(), 0x5000_3000 + CTX_FX_OUT);
         let first = d.decode();
         assert_eq!(first.memory_base(), Register::None);
         assert_eq!(first.memory_displacement64(), 0x5000_3000);
+    }
+
+    #[test]
+    fn the_x87_state_travels_in_and_out_of_a_native_run() {
+        let region = region().unwrap();
+        let l = region.layout;
+        let mut runner = Runner::new(region).unwrap();
+        let mut regs = [0u64; 16];
+        regs[4] = l.buf() + 0x800;
+        // fld1; faddp st(1) with ST0 = 2: 3 in ST0 of the image coming back.
+        let mut c = case(&[0xD9, 0xE8, 0xDE, 0xC1], regs);
+        c.family = crate::conformance::hostdiff::Family::X87;
+        c.fx[2..4].copy_from_slice(&(7u16 << 11).to_le_bytes());
+        c.fx[4] = 0x80;
+        c.fx[32..42].copy_from_slice(
+            &crate::cpu::softfloat::F80 {
+                se: 0x4000,
+                m: 1 << 63,
+            }
+            .to_bytes(),
+        );
+        // fdivr st(0), st(0) of 0 / 0 with #IA unmasked, then fld1: #MF at the FLD1.
+        let mut z = case(&[0xD8, 0xF8, 0xD9, 0xE8], regs);
+        z.fx[0..2].copy_from_slice(&0x037Eu16.to_le_bytes());
+        z.fx[4] = 0x01;
+        let out = runner.run(&[c, z]).unwrap();
+        assert_eq!(out[0].event, Event::Completed);
+        let st0 = crate::cpu::softfloat::F80::from_bytes(out[0].fx[32..42].try_into().unwrap());
+        assert_eq!(
+            st0,
+            crate::cpu::softfloat::F80 {
+                se: 0x4000,
+                m: 0xC000_0000_0000_0000
+            }
+        );
+        let Event::Exception(e) = &out[1].event else {
+            panic!("{:?}", out[1].event)
+        };
+        assert_eq!((e.vector, e.rip), (Some(16), l.seq() + 2));
+        let fsw = u16::from_le_bytes([out[1].fx[2], out[1].fx[3]]);
+        assert_eq!(fsw & 0x80FF, 0x8081, "IE, ES and B at the #MF");
     }
 
     #[test]

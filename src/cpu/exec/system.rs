@@ -69,9 +69,7 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
         // make runs non-deterministic, MONITOR/MWAIT come with a later issue, and LOADALL
         // exists only on the 286/386 (which vx86's 286 model does not record). XGETBV and
         // XSETBV belong to the SSE group (exec::sse::state).
-        M::Rdrand | M::Rdseed | M::Monitor | M::Mwait | M::Loadall => {
-            ud(op)
-        }
+        M::Rdrand | M::Rdseed | M::Monitor | M::Mwait | M::Loadall => ud(op),
         _ => None,
     }
 }

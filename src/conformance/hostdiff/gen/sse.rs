@@ -22,7 +22,7 @@ use iced_x86::{
 use super::{
     decode_at_bits, encode, gpr_number, pick_reg, Features, Generator, Kind, Rng, Seq, GS_BASE,
 };
-use crate::conformance::hostdiff::{SimdState, BUF_LEN};
+use crate::conformance::hostdiff::{default_fx, set_sse, BUF_LEN, FX_LEN};
 
 /// One mnemonic and its usable forms.
 #[derive(Clone, Debug)]
@@ -164,8 +164,10 @@ fn special32(r: &mut Rng) -> u32 {
         // Exact halves (ties for the integer conversions and ROUNDPS).
         8 => [0x3F00_0000, 0x3FC0_0000, 0x4020_0000, 0x4060_0000][r.below(4) as usize],
         // Around 2^31, 2^32, 2^63 and 2^64: the limits of CVT*2SI.
-        9 => [0x4F00_0000, 0x4F80_0000, 0x5F00_0000, 0x5F80_0000][r.below(4) as usize]
-            - r.below(2) as u32,
+        9 => {
+            [0x4F00_0000, 0x4F80_0000, 0x5F00_0000, 0x5F80_0000][r.below(4) as usize]
+                - r.below(2) as u32
+        }
         // Around the smallest normal: underflow and FTZ.
         10 => 0x0080_0000 + r.below(64) as u32 - 32,
         // Near overflow.
@@ -194,14 +196,16 @@ fn special64(r: &mut Rng) -> u64 {
             0x4004_0000_0000_0000,
             0x400C_0000_0000_0000,
         ][r.below(4) as usize],
-        9 => [
-            0x41E0_0000_0000_0000,
-            0x41F0_0000_0000_0000,
-            0x43E0_0000_0000_0000,
-            0x43F0_0000_0000_0000,
-        ][r.below(4) as usize]
-            - r.below(2)
-            + (r.below(3) << 20),
+        9 => {
+            [
+                0x41E0_0000_0000_0000,
+                0x41F0_0000_0000_0000,
+                0x43E0_0000_0000_0000,
+                0x43F0_0000_0000_0000,
+            ][r.below(4) as usize]
+                - r.below(2)
+                + (r.below(3) << 20)
+        }
         10 => 0x0010_0000_0000_0000 + r.below(64) - 32,
         11 => 0x7FC0_0000_0000_0000 | mant,
         // Values whose binary32 conversion under- or overflows, or is exact.
@@ -233,9 +237,18 @@ fn value128(r: &mut Rng) -> u128 {
     }
 }
 
-/// The SSE state a case starts with: random XMM values and MXCSR settings.
-pub fn simd_state(r: &mut Rng) -> SimdState {
+/// The FXSAVE image a case starts with: an initialised x87, random XMM values and MXCSR
+/// settings.
+pub fn initial_fx(r: &mut Rng) -> Box<[u8; FX_LEN]> {
     let xmm = std::array::from_fn(|_| value128(r));
+    let mut fx = default_fx();
+    set_sse(&mut fx, &xmm, random_mxcsr(r));
+    fx
+}
+
+/// Random MXCSR settings: any rounding mode, DAZ and FZ now and then, mostly all
+/// exceptions masked, sticky flags half the time.
+fn random_mxcsr(r: &mut Rng) -> u32 {
     let mut mxcsr = (r.below(4) as u32) << 13;
     if r.chance(1, 4) {
         mxcsr |= 1 << 6; // DAZ
@@ -251,13 +264,7 @@ pub fn simd_state(r: &mut Rng) -> SimdState {
     if r.chance(1, 2) {
         mxcsr |= r.below(64) as u32;
     }
-    SimdState { xmm, mxcsr }
-}
-
-/// A valid MXCSR image for LDMXCSR.
-fn mxcsr_image(r: &mut Rng) -> u32 {
-    let s = simd_state(r);
-    s.mxcsr
+    mxcsr
 }
 
 /// An XMM register of the code size (XMM8–15 exist only in 64-bit mode).
@@ -269,7 +276,7 @@ fn pick_xmm(r: &mut Rng, bits: u32) -> Register {
 impl Generator {
     /// Appends one SSE-family instruction to the sequence (or nothing if none fits).
     pub(super) fn sse_instruction(&self, st: &mut Seq, factory: &mut InstructionInfoFactory) {
-        let table = &self.sse[(st.bits == 32) as usize];
+        let table = &self.sse_tables[(st.bits == 32) as usize];
         if table.groups.is_empty() {
             return;
         }
@@ -406,7 +413,7 @@ impl Generator {
             if st.rng.chance(1, 8) {
                 return;
             }
-            mxcsr_image(&mut st.rng).to_le_bytes().to_vec()
+            random_mxcsr(&mut st.rng).to_le_bytes().to_vec()
         } else if st.rng.chance(1, 2) {
             value128(&mut st.rng).to_le_bytes()[..d.memory_size().size().clamp(1, 16)].to_vec()
         } else {
@@ -419,7 +426,7 @@ impl Generator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::hostdiff::{Family, Layout};
+    use crate::conformance::hostdiff::{sse_of, Family, Layout};
 
     #[test]
     fn the_table_covers_the_sse_mnemonics_and_leaves_out_the_excluded() {
@@ -448,12 +455,12 @@ mod tests {
 
     #[test]
     fn sse_cases_hold_sse_instructions_and_a_valid_mxcsr() {
-        let g = Generator::new(Layout { base: 0x5000_0000 }, Features::all())
-            .with_family(Family::Sse);
+        let g = Generator::new(Layout { base: 0x5000_0000 }, Features::all()).sse();
         let mut sse = 0;
         for i in 0..500 {
             let c = g.case(3, i);
-            assert_eq!(c.simd.mxcsr & !0xFFFF, 0);
+            assert_eq!(c.family, Family::Sse);
+            assert_eq!(sse_of(&c.fx).1 & !0xFFFF, 0);
             sse += c
                 .insns
                 .iter()

@@ -6,7 +6,7 @@
 use iced_x86::Mnemonic as M;
 
 use super::xmm::{hi, join, lo, map2, split};
-use super::{load, simd, sse_ready, src, xmm, R};
+use super::{load, simd, src, sse_ready, xmm, R};
 use crate::cpu::decode::{Decoded, Flow};
 use crate::cpu::flags::bit;
 use crate::cpu::{Cpu, Handler, Op};
@@ -25,31 +25,49 @@ simd_op!(Psubb, |a, b, i| map2::<u8>(a, b, |x, y| x.wrapping_sub(y)));
 simd_op!(Psubw, |a, b, i| map2::<u16>(a, b, |x, y| x.wrapping_sub(y)));
 simd_op!(Psubd, |a, b, i| map2::<u32>(a, b, |x, y| x.wrapping_sub(y)));
 simd_op!(Psubq, |a, b, i| map2::<u64>(a, b, |x, y| x.wrapping_sub(y)));
-simd_op!(Paddsb, |a, b, i| map2::<u8>(a, b, |x, y| (x as i8)
-    .saturating_add(y as i8)
-    as u8));
-simd_op!(Paddsw, |a, b, i| map2::<u16>(a, b, |x, y| (x as i16)
-    .saturating_add(y as i16)
-    as u16));
-simd_op!(Paddusb, |a, b, i| map2::<u8>(a, b, |x, y| x.saturating_add(y)));
-simd_op!(Paddusw, |a, b, i| map2::<u16>(a, b, |x, y| x.saturating_add(y)));
-simd_op!(Psubsb, |a, b, i| map2::<u8>(a, b, |x, y| (x as i8)
-    .saturating_sub(y as i8)
-    as u8));
-simd_op!(Psubsw, |a, b, i| map2::<u16>(a, b, |x, y| (x as i16)
-    .saturating_sub(y as i16)
-    as u16));
-simd_op!(Psubusb, |a, b, i| map2::<u8>(a, b, |x, y| x.saturating_sub(y)));
-simd_op!(Psubusw, |a, b, i| map2::<u16>(a, b, |x, y| x.saturating_sub(y)));
+simd_op!(Paddsb, |a, b, i| map2::<u8>(
+    a,
+    b,
+    |x, y| (x as i8).saturating_add(y as i8) as u8
+));
+simd_op!(Paddsw, |a, b, i| map2::<u16>(
+    a,
+    b,
+    |x, y| (x as i16).saturating_add(y as i16) as u16
+));
+simd_op!(Paddusb, |a, b, i| map2::<u8>(a, b, |x, y| x
+    .saturating_add(y)));
+simd_op!(Paddusw, |a, b, i| map2::<u16>(a, b, |x, y| x
+    .saturating_add(y)));
+simd_op!(Psubsb, |a, b, i| map2::<u8>(
+    a,
+    b,
+    |x, y| (x as i8).saturating_sub(y as i8) as u8
+));
+simd_op!(Psubsw, |a, b, i| map2::<u16>(
+    a,
+    b,
+    |x, y| (x as i16).saturating_sub(y as i16) as u16
+));
+simd_op!(Psubusb, |a, b, i| map2::<u8>(a, b, |x, y| x
+    .saturating_sub(y)));
+simd_op!(Psubusw, |a, b, i| map2::<u16>(a, b, |x, y| x
+    .saturating_sub(y)));
 
-simd_op!(Pmullw, |a, b, i| map2::<u16>(a, b, |x, y| x.wrapping_mul(y)));
-simd_op!(Pmulhw, |a, b, i| map2::<u16>(a, b, |x, y| ((x as i16 as i32
-    * y as i16 as i32)
-    >> 16) as u16));
-simd_op!(Pmulhuw, |a, b, i| map2::<u16>(a, b, |x, y| ((x as u32
-    * y as u32)
-    >> 16) as u16));
-simd_op!(Pmulld, |a, b, i| map2::<u32>(a, b, |x, y| x.wrapping_mul(y)));
+simd_op!(Pmullw, |a, b, i| map2::<u16>(a, b, |x, y| x
+    .wrapping_mul(y)));
+simd_op!(Pmulhw, |a, b, i| map2::<u16>(
+    a,
+    b,
+    |x, y| ((x as i16 as i32 * y as i16 as i32) >> 16) as u16
+));
+simd_op!(Pmulhuw, |a, b, i| map2::<u16>(
+    a,
+    b,
+    |x, y| ((x as u32 * y as u32) >> 16) as u16
+));
+simd_op!(Pmulld, |a, b, i| map2::<u32>(a, b, |x, y| x
+    .wrapping_mul(y)));
 simd_op!(
     /// Unsigned 32×32→64 multiply of dwords 0 and 2.
     Pmuludq,
@@ -92,14 +110,16 @@ simd_op!(
         ((((x as i16 as i32 * y as i16 as i32) >> 14) + 1) >> 1) as u16
     })
 );
-simd_op!(Pavgb, |a, b, i| map2::<u8>(a, b, |x, y| ((x as u16
-    + y as u16
-    + 1)
-    >> 1) as u8));
-simd_op!(Pavgw, |a, b, i| map2::<u16>(a, b, |x, y| ((x as u32
-    + y as u32
-    + 1)
-    >> 1) as u16));
+simd_op!(Pavgb, |a, b, i| map2::<u8>(
+    a,
+    b,
+    |x, y| ((x as u16 + y as u16 + 1) >> 1) as u8
+));
+simd_op!(Pavgw, |a, b, i| map2::<u16>(
+    a,
+    b,
+    |x, y| ((x as u32 + y as u32 + 1) >> 1) as u16
+));
 simd_op!(
     /// Sums of the absolute byte differences of each quadword, in its low word.
     Psadbw,
@@ -132,43 +152,72 @@ simd_op!(Pminuw, |a, b, i| map2::<u16>(a, b, |x, y| x.min(y)));
 simd_op!(Pmaxuw, |a, b, i| map2::<u16>(a, b, |x, y| x.max(y)));
 simd_op!(Pminud, |a, b, i| map2::<u32>(a, b, |x, y| x.min(y)));
 simd_op!(Pmaxud, |a, b, i| map2::<u32>(a, b, |x, y| x.max(y)));
-simd_op!(Pminsb, |a, b, i| map2::<u8>(a, b, |x, y| (x as i8).min(y as i8) as u8));
-simd_op!(Pmaxsb, |a, b, i| map2::<u8>(a, b, |x, y| (x as i8).max(y as i8) as u8));
-simd_op!(Pminsw, |a, b, i| map2::<u16>(a, b, |x, y| (x as i16)
-    .min(y as i16)
-    as u16));
-simd_op!(Pmaxsw, |a, b, i| map2::<u16>(a, b, |x, y| (x as i16)
-    .max(y as i16)
-    as u16));
-simd_op!(Pminsd, |a, b, i| map2::<u32>(a, b, |x, y| (x as i32)
-    .min(y as i32)
-    as u32));
-simd_op!(Pmaxsd, |a, b, i| map2::<u32>(a, b, |x, y| (x as i32)
-    .max(y as i32)
-    as u32));
+simd_op!(Pminsb, |a, b, i| map2::<u8>(
+    a,
+    b,
+    |x, y| (x as i8).min(y as i8) as u8
+));
+simd_op!(Pmaxsb, |a, b, i| map2::<u8>(
+    a,
+    b,
+    |x, y| (x as i8).max(y as i8) as u8
+));
+simd_op!(Pminsw, |a, b, i| map2::<u16>(
+    a,
+    b,
+    |x, y| (x as i16).min(y as i16) as u16
+));
+simd_op!(Pmaxsw, |a, b, i| map2::<u16>(
+    a,
+    b,
+    |x, y| (x as i16).max(y as i16) as u16
+));
+simd_op!(Pminsd, |a, b, i| map2::<u32>(
+    a,
+    b,
+    |x, y| (x as i32).min(y as i32) as u32
+));
+simd_op!(Pmaxsd, |a, b, i| map2::<u32>(
+    a,
+    b,
+    |x, y| (x as i32).max(y as i32) as u32
+));
 
-simd_op!(Pabsb, |a, b, i| map2::<u8>(a, b, |_, y| (y as i8).unsigned_abs()));
-simd_op!(Pabsw, |a, b, i| map2::<u16>(a, b, |_, y| (y as i16).unsigned_abs()));
-simd_op!(Pabsd, |a, b, i| map2::<u32>(a, b, |_, y| (y as i32).unsigned_abs()));
-simd_op!(Psignb, |a, b, i| map2::<u8>(a, b, |x, y| match (y as i8).signum() {
-    -1 => x.wrapping_neg(),
-    0 => 0,
-    _ => x,
+simd_op!(Pabsb, |a, b, i| map2::<u8>(a, b, |_, y| (y as i8)
+    .unsigned_abs()));
+simd_op!(Pabsw, |a, b, i| map2::<u16>(a, b, |_, y| (y as i16)
+    .unsigned_abs()));
+simd_op!(Pabsd, |a, b, i| map2::<u32>(a, b, |_, y| (y as i32)
+    .unsigned_abs()));
+simd_op!(Psignb, |a, b, i| map2::<u8>(a, b, |x, y| {
+    match (y as i8).signum() {
+        -1 => x.wrapping_neg(),
+        0 => 0,
+        _ => x,
+    }
 }));
-simd_op!(Psignw, |a, b, i| map2::<u16>(a, b, |x, y| match (y as i16).signum() {
-    -1 => x.wrapping_neg(),
-    0 => 0,
-    _ => x,
+simd_op!(Psignw, |a, b, i| map2::<u16>(a, b, |x, y| {
+    match (y as i16).signum() {
+        -1 => x.wrapping_neg(),
+        0 => 0,
+        _ => x,
+    }
 }));
-simd_op!(Psignd, |a, b, i| map2::<u32>(a, b, |x, y| match (y as i32).signum() {
-    -1 => x.wrapping_neg(),
-    0 => 0,
-    _ => x,
+simd_op!(Psignd, |a, b, i| map2::<u32>(a, b, |x, y| {
+    match (y as i32).signum() {
+        -1 => x.wrapping_neg(),
+        0 => 0,
+        _ => x,
+    }
 }));
 
 /// A horizontal word operation: pairs of the destination, then pairs of the source.
 #[inline(always)]
-fn hwords<const N: usize, const H: usize>(a: [u16; N], b: [u16; N], f: fn(u16, u16) -> u16) -> [u16; N] {
+fn hwords<const N: usize, const H: usize>(
+    a: [u16; N],
+    b: [u16; N],
+    f: fn(u16, u16) -> u16,
+) -> [u16; N] {
     std::array::from_fn(|k| {
         let v = if k < H { &a } else { &b };
         let j = 2 * (k % H);
@@ -178,7 +227,11 @@ fn hwords<const N: usize, const H: usize>(a: [u16; N], b: [u16; N], f: fn(u16, u
 
 /// A horizontal dword operation, as [`hwords`].
 #[inline(always)]
-fn hdwords<const N: usize, const H: usize>(a: [u32; N], b: [u32; N], f: fn(u32, u32) -> u32) -> [u32; N] {
+fn hdwords<const N: usize, const H: usize>(
+    a: [u32; N],
+    b: [u32; N],
+    f: fn(u32, u32) -> u32,
+) -> [u32; N] {
     std::array::from_fn(|k| {
         let v = if k < H { &a } else { &b };
         let j = 2 * (k % H);
@@ -190,24 +243,28 @@ macro_rules! horizontal {
     ($name:ident, $lanes:ident, $t:ty, $f:expr) => {
         simd_op!(
             $name,
-            |a, b, i| join($lanes::<{ 128 / <$t>::BITS as usize }, { 64 / <$t>::BITS as usize }>(
-                split(a),
-                split(b),
-                $f
-            )),
-            op64 |a, b, i| join($lanes::<{ 64 / <$t>::BITS as usize }, { 32 / <$t>::BITS as usize }>(
-                split(a as u128),
-                split(b as u128),
-                $f
-            )) as u64
+            |a, b, i| join($lanes::<
+                { 128 / <$t>::BITS as usize },
+                { 64 / <$t>::BITS as usize },
+            >(split(a), split(b), $f)),
+            op64 | a,
+            b,
+            i | join($lanes::<
+                { 64 / <$t>::BITS as usize },
+                { 32 / <$t>::BITS as usize },
+            >(split(a as u128), split(b as u128), $f)) as u64
         );
     };
 }
 
 horizontal!(Phaddw, hwords, u16, |x, y| x.wrapping_add(y));
 horizontal!(Phsubw, hwords, u16, |x, y| x.wrapping_sub(y));
-horizontal!(Phaddsw, hwords, u16, |x, y| sat16(x as i16 as i32 + y as i16 as i32));
-horizontal!(Phsubsw, hwords, u16, |x, y| sat16(x as i16 as i32 - y as i16 as i32));
+horizontal!(Phaddsw, hwords, u16, |x, y| sat16(
+    x as i16 as i32 + y as i16 as i32
+));
+horizontal!(Phsubsw, hwords, u16, |x, y| sat16(
+    x as i16 as i32 - y as i16 as i32
+));
 horizontal!(Phaddd, hdwords, u32, |x, y| x.wrapping_add(y));
 horizontal!(Phsubd, hdwords, u32, |x, y| x.wrapping_sub(y));
 
@@ -227,29 +284,53 @@ simd_op!(
     }
 );
 
-simd_op!(Pcmpeqb, |a, b, i| map2::<u8>(a, b, |x, y| if x == y { !0 } else { 0 }));
-simd_op!(Pcmpeqw, |a, b, i| map2::<u16>(a, b, |x, y| if x == y { !0 } else { 0 }));
-simd_op!(Pcmpeqd, |a, b, i| map2::<u32>(a, b, |x, y| if x == y { !0 } else { 0 }));
-simd_op!(Pcmpeqq, |a, b, i| map2::<u64>(a, b, |x, y| if x == y { !0 } else { 0 }));
-simd_op!(Pcmpgtb, |a, b, i| map2::<u8>(a, b, |x, y| if x as i8 > y as i8 {
+simd_op!(Pcmpeqb, |a, b, i| map2::<u8>(a, b, |x, y| if x == y {
     !0
 } else {
     0
 }));
-simd_op!(Pcmpgtw, |a, b, i| map2::<u16>(a, b, |x, y| if x as i16 > y as i16 {
+simd_op!(Pcmpeqw, |a, b, i| map2::<u16>(a, b, |x, y| if x == y {
     !0
 } else {
     0
 }));
-simd_op!(Pcmpgtd, |a, b, i| map2::<u32>(a, b, |x, y| if x as i32 > y as i32 {
+simd_op!(Pcmpeqd, |a, b, i| map2::<u32>(a, b, |x, y| if x == y {
     !0
 } else {
     0
 }));
-simd_op!(Pcmpgtq, |a, b, i| map2::<u64>(a, b, |x, y| if x as i64 > y as i64 {
+simd_op!(Pcmpeqq, |a, b, i| map2::<u64>(a, b, |x, y| if x == y {
     !0
 } else {
     0
+}));
+simd_op!(Pcmpgtb, |a, b, i| map2::<u8>(a, b, |x, y| {
+    if x as i8 > y as i8 {
+        !0
+    } else {
+        0
+    }
+}));
+simd_op!(Pcmpgtw, |a, b, i| map2::<u16>(a, b, |x, y| {
+    if x as i16 > y as i16 {
+        !0
+    } else {
+        0
+    }
+}));
+simd_op!(Pcmpgtd, |a, b, i| map2::<u32>(a, b, |x, y| {
+    if x as i32 > y as i32 {
+        !0
+    } else {
+        0
+    }
+}));
+simd_op!(Pcmpgtq, |a, b, i| map2::<u64>(a, b, |x, y| {
+    if x as i64 > y as i64 {
+        !0
+    } else {
+        0
+    }
 }));
 
 /// The carry-less product of two quadwords.
@@ -372,8 +453,8 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::exec::sse::Simd;
     use crate::cpu::exec::sse::xmm::from_q;
+    use crate::cpu::exec::sse::Simd;
 
     fn w(v: [u16; 8]) -> u128 {
         join(v)
@@ -408,7 +489,10 @@ mod tests {
         let b = w([0x8000, 5, 0xFFFF, 0x4000, 0, 0, 0, 0]);
         assert_eq!(Pmullw::op(a, b, 0), w([0, 15, 1, 0, 0, 0, 0, 0]));
         assert_eq!(Pmulhw::op(a, b, 0), w([0x4000, 0, 0, 0x1000, 0, 0, 0, 0]));
-        assert_eq!(Pmulhuw::op(a, b, 0), w([0x4000, 0, 0xFFFE, 0x1000, 0, 0, 0, 0]));
+        assert_eq!(
+            Pmulhuw::op(a, b, 0),
+            w([0x4000, 0, 0xFFFE, 0x1000, 0, 0, 0, 0])
+        );
         // PMADDWD: (-32768)(-32768) + 3*5 and the one overflowing case.
         assert_eq!(Pmaddwd::op(a, b, 0) as u32, 0x4000_000F);
         let m = w([0x8000; 8]);
@@ -451,7 +535,14 @@ mod tests {
         assert_eq!(Pminuw::op(0x8000, 1, 0) as u16, 1);
         assert_eq!(Pmaxsd::op(0xFFFF_FFFF, 0, 0) as u32, 0);
         assert_eq!(Pabsb::op(0, 0x80_FF_01, 0), 0x80_01_01);
-        assert_eq!(Psignw::op(w([5, 5, 5, 0, 0, 0, 0, 0]), w([0xFFFF, 0, 7, 0, 0, 0, 0, 0]), 0), w([0xFFFB, 0, 5, 0, 0, 0, 0, 0]));
+        assert_eq!(
+            Psignw::op(
+                w([5, 5, 5, 0, 0, 0, 0, 0]),
+                w([0xFFFF, 0, 7, 0, 0, 0, 0, 0]),
+                0
+            ),
+            w([0xFFFB, 0, 5, 0, 0, 0, 0, 0])
+        );
     }
 
     #[test]
@@ -467,7 +558,10 @@ mod tests {
             0x0046_001E_0007_0003
         );
         assert_eq!(Phaddd::op64(0x2_0000_0001, 0x5_0000_0004, 0), 0x9_0000_0003);
-        assert_eq!(Phminposuw::op(0, w([9, 3, 7, 3, 8, 8, 8, 8]), 0), 3 | 1 << 16);
+        assert_eq!(
+            Phminposuw::op(0, w([9, 3, 7, 3, 8, 8, 8, 8]), 0),
+            3 | 1 << 16
+        );
     }
 
     #[test]

@@ -33,7 +33,32 @@ macro_rules! simd_op {
     };
 }
 
+/// Defines a [`fp::SimdFp`] operation as a unit struct: `fp_op!(Name, |ctx, a, b, imm| body)`.
+macro_rules! fp_op {
+    ($(#[$doc:meta])* $name:ident, |$c:ident, $a:ident, $b:ident, $i:ident| $body:expr) => {
+        #[doc = concat!("`", stringify!($name), "`.")]
+        $(#[$doc])*
+        pub struct $name;
+        impl $crate::cpu::exec::sse::fp::SimdFp for $name {
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn op(
+                $c: &mut $crate::cpu::softfloat::Ctx,
+                $a: u128,
+                $b: u128,
+                $i: u8,
+            ) -> u128 {
+                $body
+            }
+        }
+    };
+}
+
+pub mod compare;
+pub mod convert;
 pub mod crc;
+pub mod float;
+pub mod fp;
 pub mod int;
 pub mod logic;
 pub mod moves;
@@ -459,7 +484,11 @@ fn family(m: M) -> Option<crate::cpu::decode::GroupDecode> {
         | M::Pinsrd
         | M::Pinsrq
         | M::Emms => moves::decode,
-        M::Pcmpestri | M::Pcmpestri64 | M::Pcmpestrm | M::Pcmpestrm64 | M::Pcmpistri
+        M::Pcmpestri
+        | M::Pcmpestri64
+        | M::Pcmpestrm
+        | M::Pcmpestrm64
+        | M::Pcmpistri
         | M::Pcmpistrm => string::decode,
         M::Crc32 => crc::decode,
         M::Ldmxcsr
@@ -485,6 +514,36 @@ fn family(m: M) -> Option<crate::cpu::decode::GroupDecode> {
         | M::Prefetcht2
         | M::Clflush
         | M::Clflushopt => state::decode,
-        _ => return None,
+        M::Cmpps
+        | M::Cmppd
+        | M::Cmpss
+        | M::Cmpsd
+        | M::Comiss
+        | M::Comisd
+        | M::Ucomiss
+        | M::Ucomisd => compare::decode,
+        M::Cvtdq2ps
+        | M::Cvtps2dq
+        | M::Cvttps2dq
+        | M::Cvtdq2pd
+        | M::Cvtpd2dq
+        | M::Cvttpd2dq
+        | M::Cvtps2pd
+        | M::Cvtpd2ps
+        | M::Cvtss2sd
+        | M::Cvtsd2ss
+        | M::Cvtsi2ss
+        | M::Cvtsi2sd
+        | M::Cvtss2si
+        | M::Cvttss2si
+        | M::Cvtsd2si
+        | M::Cvttsd2si
+        | M::Cvtpi2ps
+        | M::Cvtps2pi
+        | M::Cvttps2pi
+        | M::Cvtpi2pd
+        | M::Cvtpd2pi
+        | M::Cvttpd2pi => convert::decode,
+        _ => float::decode,
     })
 }

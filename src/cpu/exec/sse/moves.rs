@@ -8,9 +8,7 @@ use iced_x86::{Code, Mnemonic as M, OpKind};
 
 use super::shuffle::signs;
 use super::xmm::{from_q, hi, lo, Lane};
-use super::{
-    mmx, set_xmm, simd, simd_unaligned, sse_ready, store128, vreg, xmm, R,
-};
+use super::{mmx, set_xmm, simd, simd_unaligned, sse_ready, store128, vreg, xmm, R};
 use crate::cpu::decode::{Decoded, Flow};
 use crate::cpu::state::sreg;
 use crate::cpu::{Cpu, Handler, Op, Width, U16, U32, U64, U8};
@@ -232,7 +230,11 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
             store_form(
                 d,
                 op,
-                if high { store64::<true> } else { store64::<false> },
+                if high {
+                    store64::<true>
+                } else {
+                    store64::<false>
+                },
             )
         }
         M::Movlps | M::Movlpd => simd::<MergeLo64>(d, op),
@@ -332,10 +334,22 @@ mod tests {
     fn merges_keep_the_destination_where_the_manual_says() {
         let a = from_q(0x1111_1111_2222_2222, 0x3333_3333_4444_4444);
         let b = from_q(0x5555_5555_6666_6666, 0x7777_7777_8888_8888);
-        assert_eq!(MergeLo32::op(a, b, 0), from_q(0x1111_1111_6666_6666, 0x3333_3333_4444_4444));
-        assert_eq!(MergeLo64::op(a, b, 0), from_q(0x5555_5555_6666_6666, 0x3333_3333_4444_4444));
+        assert_eq!(
+            MergeLo32::op(a, b, 0),
+            from_q(0x1111_1111_6666_6666, 0x3333_3333_4444_4444)
+        );
+        assert_eq!(
+            MergeLo64::op(a, b, 0),
+            from_q(0x5555_5555_6666_6666, 0x3333_3333_4444_4444)
+        );
         assert_eq!(ZeroExtLo64::op(a, b, 0), 0x5555_5555_6666_6666);
-        assert_eq!(SetHi64::op(a, b, 0), from_q(0x1111_1111_2222_2222, 0x5555_5555_6666_6666));
-        assert_eq!(HighToLow::op(a, b, 0), from_q(0x7777_7777_8888_8888, 0x3333_3333_4444_4444));
+        assert_eq!(
+            SetHi64::op(a, b, 0),
+            from_q(0x1111_1111_2222_2222, 0x5555_5555_6666_6666)
+        );
+        assert_eq!(
+            HighToLow::op(a, b, 0),
+            from_q(0x7777_7777_8888_8888, 0x3333_3333_4444_4444)
+        );
     }
 }

@@ -155,7 +155,8 @@ fn fxrstor<const WIDE: bool>(cpu: &mut Cpu, op: &Op) -> R {
 
 /// The requested-feature bitmap: XCR0 AND EDX:EAX.
 fn rfbm(cpu: &Cpu) -> u64 {
-    let mask = (cpu.gpr[reg::RDX as usize] as u32 as u64) << 32 | cpu.gpr[reg::RAX as usize] as u32 as u64;
+    let mask =
+        (cpu.gpr[reg::RDX as usize] as u32 as u64) << 32 | cpu.gpr[reg::RAX as usize] as u32 as u64;
     cpu.xcr0 & mask
 }
 
@@ -252,7 +253,7 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
 #[cfg(test)]
 mod tests {
     use crate::cpu::exec::system::testing::*;
-    use crate::cpu::{Cr0, Cr4, Cpu, Fault};
+    use crate::cpu::{Cpu, Cr0, Cr4, Fault};
 
     const AREA: u64 = 0x20000;
 
@@ -291,7 +292,9 @@ mod tests {
         assert_eq!(c.sse.xmm[15], 0x0123_4567_89AB_CDEF_FEDC_BA98_7654_3210);
         assert_eq!(c.sse.mxcsr, 0x9FC0);
         // A reserved MXCSR bit in the image: #GP(0), nothing loaded.
-        c.mem.write_bytes(AREA + 24, &0x1_0000u32.to_le_bytes()).unwrap();
+        c.mem
+            .write_bytes(AREA + 24, &0x1_0000u32.to_le_bytes())
+            .unwrap();
         c.sse.xmm[15] = 0;
         assert_eq!(exec(&mut c, FXRSTOR64), Err(Fault::GP0));
         assert_eq!(c.sse.xmm[15], 0);
@@ -310,18 +313,26 @@ mod tests {
         assert_eq!(exec(&mut c, XSAVE), Ok(()));
         // XINUSE: x87 initial, SSE not; bits outside RFBM keep their old value.
         assert_eq!(q(&c, AREA + 512), 0xF0F0_F0F0_F0F0_F0F2);
-        assert_eq!(q(&c, AREA + 520), 0xF0F0_F0F0_F0F0_F0F0, "XCOMP_BV untouched");
+        assert_eq!(
+            q(&c, AREA + 520),
+            0xF0F0_F0F0_F0F0_F0F0,
+            "XCOMP_BV untouched"
+        );
         // XRSTOR: reserved header bits raise #GP(0).
         assert_eq!(exec(&mut c, XRSTOR), Err(Fault::GP0));
         c.mem.write_bytes(AREA + 512, &[0; 64]).unwrap();
         // XSTATE_BV = 0: SSE initialised (XMM zeroed), MXCSR still loaded from the image.
-        c.mem.write_bytes(AREA + 24, &0x1F00u32.to_le_bytes()).unwrap();
+        c.mem
+            .write_bytes(AREA + 24, &0x1F00u32.to_le_bytes())
+            .unwrap();
         assert_eq!(exec(&mut c, XRSTOR), Ok(()));
         assert_eq!(c.sse.xmm[1], 0);
         assert_eq!(c.sse.mxcsr, 0x1F00);
         // XSTATE_BV = SSE: loaded.
         c.mem.write_bytes(AREA + 512, &2u64.to_le_bytes()).unwrap();
-        c.mem.write_bytes(AREA + 160 + 16, &7u64.to_le_bytes()).unwrap();
+        c.mem
+            .write_bytes(AREA + 160 + 16, &7u64.to_le_bytes())
+            .unwrap();
         assert_eq!(exec(&mut c, XRSTOR), Ok(()));
         assert_eq!(c.sse.xmm[1], 7);
         // A component beyond XCR0 in XSTATE_BV: #GP(0); 64-byte alignment; CR4.OSXSAVE.

@@ -5,8 +5,8 @@
 
 use iced_x86::Mnemonic as M;
 
-use super::xmm::map2;
 use super::simd;
+use super::xmm::map2;
 use crate::cpu::decode::{Decoded, Flow};
 use crate::cpu::Op;
 

@@ -4,7 +4,7 @@
 use iced_x86::Mnemonic as M;
 
 use super::xmm::{from_q, hi, join, lo, split, Lane};
-use super::{load, set_xmm, simd, sse_ready, src, xmm, R};
+use super::{load, set_xmm, simd, src, sse_ready, xmm, R};
 use crate::cpu::decode::{Decoded, Flow};
 use crate::cpu::{Cpu, Handler, Op};
 
@@ -73,9 +73,9 @@ macro_rules! unpack {
         simd_op!(
             $name,
             |a, b, i| interleave::<$t, { 128 / <$t>::BITS as usize }, $high>(a, b),
-            op64 |a, b, i| interleave::<$t, { 64 / <$t>::BITS as usize }, $high>(
-                a as u128, b as u128
-            ) as u64
+            op64 | a,
+            b,
+            i | interleave::<$t, { 64 / <$t>::BITS as usize }, $high>(a as u128, b as u128) as u64
         );
     };
 }
@@ -90,9 +90,19 @@ unpack!(Punpckhqdq, u64, true);
 
 /// Packs the lanes of `a` then `b` with `f` (a saturating narrowing).
 #[inline(always)]
-fn pack<W: Lane, const N: usize, Nw: Lane, const M2: usize>(a: u128, b: u128, f: fn(W) -> Nw) -> u128 {
+fn pack<W: Lane, const N: usize, Nw: Lane, const M2: usize>(
+    a: u128,
+    b: u128,
+    f: fn(W) -> Nw,
+) -> u128 {
     let (x, y): ([W; N], [W; N]) = (split(a), split(b));
-    join::<Nw, M2>(std::array::from_fn(|k| if k < N { f(x[k]) } else { f(y[k - N]) }))
+    join::<Nw, M2>(std::array::from_fn(|k| {
+        if k < N {
+            f(x[k])
+        } else {
+            f(y[k - N])
+        }
+    }))
 }
 
 fn ss_b(w: u16) -> u8 {
@@ -111,17 +121,23 @@ fn us_w(d: u32) -> u16 {
 simd_op!(
     Packsswb,
     |a, b, i| pack::<u16, 8, u8, 16>(a, b, ss_b),
-    op64 |a, b, i| pack::<u16, 4, u8, 8>(a as u128, b as u128, ss_b) as u64
+    op64 | a,
+    b,
+    i | pack::<u16, 4, u8, 8>(a as u128, b as u128, ss_b) as u64
 );
 simd_op!(
     Packuswb,
     |a, b, i| pack::<u16, 8, u8, 16>(a, b, us_b),
-    op64 |a, b, i| pack::<u16, 4, u8, 8>(a as u128, b as u128, us_b) as u64
+    op64 | a,
+    b,
+    i | pack::<u16, 4, u8, 8>(a as u128, b as u128, us_b) as u64
 );
 simd_op!(
     Packssdw,
     |a, b, i| pack::<u32, 4, u16, 8>(a, b, ss_w),
-    op64 |a, b, i| pack::<u32, 2, u16, 4>(a as u128, b as u128, ss_w) as u64
+    op64 | a,
+    b,
+    i | pack::<u32, 2, u16, 4>(a as u128, b as u128, ss_w) as u64
 );
 simd_op!(Packusdw, |a, b, i| pack::<u32, 4, u16, 8>(a, b, us_w));
 
@@ -129,7 +145,13 @@ simd_op!(Packusdw, |a, b, i| pack::<u32, 4, u16, 8>(a, b, us_w));
 #[inline(always)]
 fn blend<L: Lane, const N: usize>(a: u128, b: u128, mask: u32) -> u128 {
     let (x, y): ([L; N], [L; N]) = (split(a), split(b));
-    join::<L, N>(std::array::from_fn(|k| if mask >> k & 1 != 0 { y[k] } else { x[k] }))
+    join::<L, N>(std::array::from_fn(|k| {
+        if mask >> k & 1 != 0 {
+            y[k]
+        } else {
+            x[k]
+        }
+    }))
 }
 
 simd_op!(Pblendw, |a, b, i| blend::<u16, 8>(a, b, i as u32));
@@ -142,7 +164,8 @@ pub fn signs<L: Lane, const N: usize>(v: u128) -> u32 {
     if L::BITS == 8 {
         // Bit 7 of each byte gathered by one multiply per quadword: byte i's bit lands
         // in bit 56 + i (the products of different bytes never meet there).
-        let gather = |q: u64| ((q & 0x8080_8080_8080_8080).wrapping_mul(0x0002_0408_1020_4081) >> 56) as u32;
+        let gather =
+            |q: u64| ((q & 0x8080_8080_8080_8080).wrapping_mul(0x0002_0408_1020_4081) >> 56) as u32;
         return gather(v as u64) | gather((v >> 64) as u64) << 8;
     }
     let mut m = 0;
@@ -177,7 +200,11 @@ fn insertps(a: u128, v: u32, i: u8) -> u128 {
     }
     join(d)
 }
-simd_op!(InsertpsReg, |a, b, i| insertps(a, u32::get(b, (i as usize >> 6) & 3), i));
+simd_op!(InsertpsReg, |a, b, i| insertps(
+    a,
+    u32::get(b, (i as usize >> 6) & 3),
+    i
+));
 simd_op!(InsertpsMem, |a, b, i| insertps(a, b as u32, i));
 
 simd_op!(
@@ -313,40 +340,83 @@ mod tests {
     fn shuffles_pick_lanes_by_the_immediate() {
         let b = d([10, 11, 12, 13]);
         assert_eq!(Pshufd::op(0, b, 0b00_01_10_11), d([13, 12, 11, 10]));
-        assert_eq!(Shufps::op(d([0, 1, 2, 3]), b, 0b11_10_01_00), d([0, 1, 12, 13]));
+        assert_eq!(
+            Shufps::op(d([0, 1, 2, 3]), b, 0b11_10_01_00),
+            d([0, 1, 12, 13])
+        );
         assert_eq!(Shufpd::op(from_q(1, 2), from_q(3, 4), 0b01), from_q(2, 3));
         let w = join::<u16, 8>([0, 1, 2, 3, 4, 5, 6, 7]);
-        assert_eq!(Pshuflw::op(0, w, 0x1B), join::<u16, 8>([3, 2, 1, 0, 4, 5, 6, 7]));
-        assert_eq!(Pshufhw::op(0, w, 0x1B), join::<u16, 8>([0, 1, 2, 3, 7, 6, 5, 4]));
-        assert_eq!(Pshuflw::op64(0x0003_0002_0001_0000, 0x0003_0002_0001_0000, 0), 0, "PSHUFW");
+        assert_eq!(
+            Pshuflw::op(0, w, 0x1B),
+            join::<u16, 8>([3, 2, 1, 0, 4, 5, 6, 7])
+        );
+        assert_eq!(
+            Pshufhw::op(0, w, 0x1B),
+            join::<u16, 8>([0, 1, 2, 3, 7, 6, 5, 4])
+        );
+        assert_eq!(
+            Pshuflw::op64(0x0003_0002_0001_0000, 0x0003_0002_0001_0000, 0),
+            0,
+            "PSHUFW"
+        );
         let bytes = join::<u8, 16>(std::array::from_fn(|k| 0x10 + k as u8));
-        let sel = join::<u8, 16>(std::array::from_fn(|k| if k == 3 { 0x80 } else { 15 - k as u8 }));
+        let sel = join::<u8, 16>(std::array::from_fn(|k| {
+            if k == 3 {
+                0x80
+            } else {
+                15 - k as u8
+            }
+        }));
         let r: [u8; 16] = split(Pshufb::op(bytes, sel, 0));
         assert_eq!((r[0], r[3], r[15]), (0x1F, 0, 0x10));
-        assert_eq!(Pshufb::op64(0x0706_0504_0302_0100, 0x0000_0000_0000_0009, 0), 0x0000_0000_0000_0001);
+        assert_eq!(
+            Pshufb::op64(0x0706_0504_0302_0100, 0x0000_0000_0000_0009, 0),
+            0x0000_0000_0000_0001
+        );
     }
 
     #[test]
     fn unpacks_and_packs() {
         let a = join::<u16, 8>([0, 1, 2, 3, 4, 5, 6, 7]);
         let b = join::<u16, 8>([10, 11, 12, 13, 14, 15, 16, 17]);
-        assert_eq!(Punpcklwd::op(a, b, 0), join::<u16, 8>([0, 10, 1, 11, 2, 12, 3, 13]));
-        assert_eq!(Punpckhwd::op(a, b, 0), join::<u16, 8>([4, 14, 5, 15, 6, 16, 7, 17]));
+        assert_eq!(
+            Punpcklwd::op(a, b, 0),
+            join::<u16, 8>([0, 10, 1, 11, 2, 12, 3, 13])
+        );
+        assert_eq!(
+            Punpckhwd::op(a, b, 0),
+            join::<u16, 8>([4, 14, 5, 15, 6, 16, 7, 17])
+        );
         assert_eq!(Punpckhqdq::op(a, b, 0), from_q(hi(a), hi(b)));
-        assert_eq!(Punpckhbw::op64(0x0807_0605_0403_0201, 0x1817_1615_1413_1211, 0), 0x1808_1707_1606_1505);
-        assert_eq!(Punpcklbw::op64(0x0807_0605_0403_0201, 0x1817_1615_1413_1211, 0), 0x1404_1303_1202_1101);
+        assert_eq!(
+            Punpckhbw::op64(0x0807_0605_0403_0201, 0x1817_1615_1413_1211, 0),
+            0x1808_1707_1606_1505
+        );
+        assert_eq!(
+            Punpcklbw::op64(0x0807_0605_0403_0201, 0x1817_1615_1413_1211, 0),
+            0x1404_1303_1202_1101
+        );
         let w = join::<u16, 8>([0x7FFF, 0x8000, 0x0080, 0xFF80, 0x0100, 0xFFFF, 5, 0]);
         let r: [u8; 16] = split(Packsswb::op(w, 0, 0));
         assert_eq!(&r[..8], &[0x7F, 0x80, 0x7F, 0x80, 0x7F, 0xFF, 5, 0]);
         let r: [u8; 16] = split(Packuswb::op(w, w, 0));
         assert_eq!(&r[8..], &[0xFF, 0, 0x80, 0, 0xFF, 0, 5, 0]);
-        assert_eq!(Packusdw::op(d([0x1_0000, 0xFFFF_FFFF, 7, 0]), 0, 0), join::<u16, 8>([0xFFFF, 0, 7, 0, 0, 0, 0, 0]));
-        assert_eq!(Packssdw::op64(0x8000_0000_0000_7FFF, 0x0000_0001_FFFF_FFFF, 0), 0x0001_FFFF_8000_7FFF);
+        assert_eq!(
+            Packusdw::op(d([0x1_0000, 0xFFFF_FFFF, 7, 0]), 0, 0),
+            join::<u16, 8>([0xFFFF, 0, 7, 0, 0, 0, 0, 0])
+        );
+        assert_eq!(
+            Packssdw::op64(0x8000_0000_0000_7FFF, 0x0000_0001_FFFF_FFFF, 0),
+            0x0001_FFFF_8000_7FFF
+        );
     }
 
     #[test]
     fn blends_alignr_insertps_and_extensions() {
-        assert_eq!(Blendps::op(d([0, 1, 2, 3]), d([9, 9, 9, 9]), 0b0101), d([9, 1, 9, 3]));
+        assert_eq!(
+            Blendps::op(d([0, 1, 2, 3]), d([9, 9, 9, 9]), 0b0101),
+            d([9, 1, 9, 3])
+        );
         assert_eq!(signs::<u32, 4>(d([0x8000_0000, 0, 0xFFFF_FFFF, 1])), 0b0101);
         let a = join::<u8, 16>(std::array::from_fn(|k| 0x20 + k as u8));
         let b = join::<u8, 16>(std::array::from_fn(|k| 0x10 + k as u8));
@@ -354,10 +424,22 @@ mod tests {
         assert_eq!((r[0], r[10], r[11], r[15]), (0x15, 0x1F, 0x20, 0x24));
         assert_eq!(Palignr::op(a, b, 16), a);
         assert_eq!(Palignr::op(a, b, 32), 0);
-        assert_eq!(Palignr::op64(0x1111_1111_2222_2222, 0x3333_3333_4444_4444, 4), 0x2222_2222_3333_3333);
-        assert_eq!(InsertpsReg::op(d([1, 2, 3, 4]), d([5, 6, 7, 8]), 0b10_01_0001), d([0, 7, 3, 4]));
-        assert_eq!(InsertpsMem::op(d([1, 2, 3, 4]), 9, 0b11_11_0000), d([1, 2, 3, 9]));
-        assert_eq!(Pmovsxbd::op(0, 0x7F_80_01_FF, 0), d([0xFFFF_FFFF, 1, 0xFFFF_FF80, 0x7F]));
+        assert_eq!(
+            Palignr::op64(0x1111_1111_2222_2222, 0x3333_3333_4444_4444, 4),
+            0x2222_2222_3333_3333
+        );
+        assert_eq!(
+            InsertpsReg::op(d([1, 2, 3, 4]), d([5, 6, 7, 8]), 0b10_01_0001),
+            d([0, 7, 3, 4])
+        );
+        assert_eq!(
+            InsertpsMem::op(d([1, 2, 3, 4]), 9, 0b11_11_0000),
+            d([1, 2, 3, 9])
+        );
+        assert_eq!(
+            Pmovsxbd::op(0, 0x7F_80_01_FF, 0),
+            d([0xFFFF_FFFF, 1, 0xFFFF_FF80, 0x7F])
+        );
         assert_eq!(Pmovzxwq::op(0, 0xFFFF_8000, 0), from_q(0x8000, 0xFFFF));
         assert_eq!(Movshdup::op(0, d([1, 2, 3, 4]), 0), d([2, 2, 4, 4]));
     }

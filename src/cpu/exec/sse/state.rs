@@ -56,7 +56,8 @@ fn xsetbv(cpu: &mut Cpu, _: &Op) -> R {
     if cpu.cpl != 0 || cpu.gpr[reg::RCX as usize] as u32 != 0 {
         return Err(Fault::GP0);
     }
-    let v = (cpu.gpr[reg::RDX as usize] as u32 as u64) << 32 | cpu.gpr[reg::RAX as usize] as u32 as u64;
+    let v =
+        (cpu.gpr[reg::RDX as usize] as u32 as u64) << 32 | cpu.gpr[reg::RAX as usize] as u32 as u64;
     if v & 1 == 0 || v & !XCR0_SUPPORTED != 0 {
         return Err(Fault::GP0);
     }
@@ -88,7 +89,13 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
         M::Stmxcsr => stmxcsr,
         M::Xgetbv => xgetbv,
         M::Xsetbv => xsetbv,
-        M::Lfence | M::Mfence | M::Sfence | M::Prefetchnta | M::Prefetcht0 | M::Prefetcht1 | M::Prefetcht2 => nop,
+        M::Lfence
+        | M::Mfence
+        | M::Sfence
+        | M::Prefetchnta
+        | M::Prefetcht0
+        | M::Prefetcht1
+        | M::Prefetcht2 => nop,
         M::Clflush | M::Clflushopt => clflush,
         _ => return save::decode(d, op),
     };
@@ -113,9 +120,17 @@ mod tests {
         assert_eq!(exec(&mut c, &[0x0F, 0x01, 0xD1]), Ok(()));
         assert_eq!(c.xcr0, 3);
         c.gpr[0] = 7;
-        assert_eq!(exec(&mut c, &[0x0F, 0x01, 0xD1]), Err(Fault::GP0), "AVX unsupported");
+        assert_eq!(
+            exec(&mut c, &[0x0F, 0x01, 0xD1]),
+            Err(Fault::GP0),
+            "AVX unsupported"
+        );
         c.gpr[0] = 2;
-        assert_eq!(exec(&mut c, &[0x0F, 0x01, 0xD1]), Err(Fault::GP0), "x87 must stay");
+        assert_eq!(
+            exec(&mut c, &[0x0F, 0x01, 0xD1]),
+            Err(Fault::GP0),
+            "x87 must stay"
+        );
         c.gpr[0] = 1;
         c.gpr[1] = 1;
         assert_eq!(exec(&mut c, &[0x0F, 0x01, 0xD0]), Err(Fault::GP0), "XCR 1");

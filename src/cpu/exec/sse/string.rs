@@ -7,7 +7,7 @@
 use iced_x86::Mnemonic as M;
 
 use super::xmm::{join, split};
-use super::{load, set_xmm, sse_ready, src, xmm, R};
+use super::{load, set_xmm, src, sse_ready, xmm, R};
 use crate::cpu::decode::{Decoded, Flow};
 use crate::cpu::flags::bit;
 use crate::cpu::state::reg;
@@ -19,12 +19,18 @@ fn elements(v: u128, imm: u8) -> ([i32; 16], usize) {
         0 => (split::<u8, 16>(v).map(|x| x as i32), 16),
         1 => {
             let w: [u16; 8] = split(v);
-            (std::array::from_fn(|k| if k < 8 { w[k] as i32 } else { 0 }), 8)
+            (
+                std::array::from_fn(|k| if k < 8 { w[k] as i32 } else { 0 }),
+                8,
+            )
         }
         2 => (split::<u8, 16>(v).map(|x| x as i8 as i32), 16),
         _ => {
             let w: [u16; 8] = split(v);
-            (std::array::from_fn(|k| if k < 8 { w[k] as i16 as i32 } else { 0 }), 8)
+            (
+                std::array::from_fn(|k| if k < 8 { w[k] as i16 as i32 } else { 0 }),
+                8,
+            )
         }
     }
 }
@@ -157,9 +163,21 @@ fn pcmpstr<const EXPLICIT: bool, const INDEX: bool, const WIDE: bool, const S: u
         let m = if imm & 0x40 == 0 {
             res2 as u128
         } else if n == 16 {
-            join::<u8, 16>(std::array::from_fn(|k| if res2 >> k & 1 != 0 { 0xFF } else { 0 }))
+            join::<u8, 16>(std::array::from_fn(|k| {
+                if res2 >> k & 1 != 0 {
+                    0xFF
+                } else {
+                    0
+                }
+            }))
         } else {
-            join::<u16, 8>(std::array::from_fn(|k| if res2 >> k & 1 != 0 { 0xFFFF } else { 0 }))
+            join::<u16, 8>(std::array::from_fn(|k| {
+                if res2 >> k & 1 != 0 {
+                    0xFFFF
+                } else {
+                    0
+                }
+            }))
         };
         set_xmm(cpu, 0, m);
     }
@@ -236,7 +254,11 @@ mod tests {
         assert_eq!(explicit_len(0xFFFF_FFFF_8000_0000, false, 16), 16);
         assert_eq!(explicit_len(5, false, 8), 5);
         let (e, n) = elements(text(b"ab\0c"), 1);
-        assert_eq!((implicit_len(&e, n), n), (2, 8), "words 0x6261, 0x6300, then zero");
+        assert_eq!(
+            (implicit_len(&e, n), n),
+            (2, 8),
+            "words 0x6261, 0x6300, then zero"
+        );
         let (e, n) = elements(text(b"ab\0c"), 0);
         assert_eq!(implicit_len(&e, n), 2);
     }

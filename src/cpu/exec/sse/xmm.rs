@@ -174,7 +174,10 @@ mod tests {
         assert_eq!(join(w), v);
         assert_eq!(u32::get(v, 3), 0x0F0E_0D0C);
         assert_eq!(map2::<u8>(v, v, |a, b| a.wrapping_add(b)), v << 1);
-        assert_eq!((lo(v), hi(v)), (0x0706_0504_0302_0100, 0x0F0E_0D0C_0B0A_0908));
+        assert_eq!(
+            (lo(v), hi(v)),
+            (0x0706_0504_0302_0100, 0x0F0E_0D0C_0B0A_0908)
+        );
         assert_eq!(from_q(lo(v), hi(v)), v);
         assert_eq!(SseState::default().mxcsr, 0x1F80);
     }
