@@ -4,7 +4,7 @@
 //! "vx86". It claims exactly what vx86 implements: the feature flags are named constants
 //! ([`Feature`]) gathered in one table ([`CLAIMED`]), so that the rest of the emulator asks
 //! [`features()`] instead of repeating bit numbers, and CR4/EFER reserved bits follow from it.
-//! Not claimed (yet): MMX, AVX, the local APIC, machine checks, MONITOR/MWAIT,
+//! Not claimed (yet): AVX, the local APIC, machine checks, MONITOR/MWAIT,
 //! RDRAND/RDSEED and VME (whose PUSHF/POPF/INT/IRET rules live elsewhere).
 
 use super::state::{Cr4, Efer, Mode};
@@ -229,6 +229,7 @@ pub const CLAIMED: &[Feature] = &[
     Feature::PAT,
     Feature::PSE36,
     Feature::CLFSH,
+    Feature::MMX,
     Feature::FXSR,
     Feature::SSE,
     Feature::SSE2,
@@ -586,7 +587,6 @@ mod tests {
             Feature::MCE,
             Feature::APIC,
             Feature::MCA,
-            Feature::MMX,
             Feature::HTT,
             Feature::MONITOR,
             Feature::VMX,
@@ -604,7 +604,6 @@ mod tests {
         }
         let c = cpu();
         let [_, _, cx, d] = query(&c, 1, 0);
-        assert_eq!(d & 0x0080_0000, 0, "no MMX");
         assert_eq!(
             cx & (1 << 27 | 1 << 28 | 1 << 30),
             0,
@@ -829,6 +828,7 @@ mod tests {
     /// Evidence for the SSE group's features (`exec::sse`).
     const EVIDENCE_SSE: &[(Feature, Evidence)] = &[
         (Feature::CLFSH, Ins(32, &[0x0F, 0xAE, 0x38], Mn::Clflush)),
+        (Feature::MMX, Ins(32, &[0x0F, 0xFC, 0xC1], Mn::Paddb)),
         (Feature::FXSR, Ins(64, &[0x0F, 0xAE, 0x00], Mn::Fxsave)),
         (Feature::SSE, Ins(32, &[0x0F, 0x58, 0xC1], Mn::Addps)),
         (Feature::SSE2, Ins(32, &[0x66, 0x0F, 0x58, 0xC1], Mn::Addpd)),

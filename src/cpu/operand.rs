@@ -317,30 +317,36 @@ impl Cpu {
         Ok(())
     }
 
-    /// Checks that 16 bytes at `seg:off` could be written (segment, #AC when alignment
-    /// checking is on and the address is not a multiple of `ac_align`, and both pages if
-    /// `pages`), writing nothing.
-    pub fn probe_write128(
+    /// Whether data accesses are alignment-checked now (CR0.AM, EFLAGS.AC, CPL 3: SDM Vol. 3A
+    /// 6.15, #AC).
+    pub fn alignment_checking(&self) -> bool {
+        self.data_privilege() == Privilege::User
+            && self.tlb_set() == super::mmu::tlb::TlbSet::UserAligned
+    }
+
+    /// Checks that `len` bytes at `seg:off` could be written by a masked store (MASKMOVQ,
+    /// MASKMOVDQU): segment, #AC when alignment checking is on and the address is not a
+    /// multiple of `ac_align`, and both pages if `pages`; writes nothing.
+    pub fn probe_masked_store(
         &mut self,
         seg: u8,
         off: u64,
+        len: u8,
         ac_align: u64,
         pages: bool,
     ) -> Result<(), Fault> {
-        let lin = self.linear(seg, off, 16, true)?;
+        let lin = self.linear(seg, off, len, true)?;
         let who = self.data_privilege();
-        if who == Privilege::User
-            && self.tlb_set() == super::mmu::tlb::TlbSet::UserAligned
-            && lin & (ac_align - 1) != 0
-        {
+        if self.alignment_checking() && lin & (ac_align - 1) != 0 {
             return Err(Fault::AC);
         }
         if !pages {
             return Ok(());
         }
         self.probe_write_lin(lin, 1, who)?;
-        if lin & 0xFFF > 0xFF0 {
-            self.probe_write_lin((lin | 0xFFF).wrapping_add(1) & self.lin_mask, 1, who)?;
+        let last = lin.wrapping_add(len as u64 - 1);
+        if last & !0xFFF != lin & !0xFFF {
+            self.probe_write_lin(last & !0xFFF & self.lin_mask, 1, who)?;
         }
         Ok(())
     }

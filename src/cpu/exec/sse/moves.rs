@@ -169,7 +169,7 @@ fn maskmovdqu(cpu: &mut Cpu, op: &Op) -> R {
     let mask = signs::<u8, 16>(xmm(cpu, op.rm));
     let off = cpu.ea(op);
     // Alignment checking looks at 8-byte units here (as two quadword stores would).
-    cpu.probe_write128(op.seg, off, 8, mask != 0)?;
+    cpu.probe_masked_store(op.seg, off, 16, 8, mask != 0)?;
     let amask = crate::cpu::operand::ASIZE_MASK[(op.asize & 3) as usize];
     for k in 0..16u64 {
         if mask >> k & 1 != 0 {

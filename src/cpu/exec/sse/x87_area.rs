@@ -1,28 +1,42 @@
 //! The x87 part of the FXSAVE/XSAVE legacy region (bytes 0–159, MXCSR at 24–31 excepted):
-//! the bridge between the save areas and the x87 register file.
-//!
-//! Until the x87 FPU exists, the processor has no x87 state to save: the image is that of an
-//! initialised FPU (FNINIT: FCW 0x037F, every register empty) and loads are ignored.
+//! the bridge between the save areas and the x87 register file ([`crate::cpu::exec::x87`]).
 
+use crate::cpu::exec::x87::state::{cw, sw};
 use crate::cpu::Cpu;
 
 /// Bytes of the x87 image (through ST7).
 pub const X87_LEN: usize = 160;
 
 /// The x87 image in FXSAVE format (`wide`: 64-bit FIP/FDP).
-pub fn save(_cpu: &Cpu, _wide: bool) -> [u8; X87_LEN] {
+pub fn save(cpu: &Cpu, wide: bool) -> [u8; X87_LEN] {
     let mut b = [0u8; X87_LEN];
-    b[0..2].copy_from_slice(&0x037Fu16.to_le_bytes());
+    cpu.fpu.fxsave_x87(&mut b, wide);
     b
 }
 
 /// Loads the x87 state from an image in FXSAVE format.
-pub fn load(_cpu: &mut Cpu, _img: &[u8; X87_LEN], _wide: bool) {}
+pub fn load(cpu: &mut Cpu, img: &[u8; X87_LEN], wide: bool) {
+    cpu.fpu.fxrstor_x87(img, wide);
+}
 
-/// Puts the x87 state in its initial configuration (XRSTOR with XSTATE_BV[0] clear).
-pub fn init(_cpu: &mut Cpu) {}
+/// Puts the x87 state in its initial configuration (XRSTOR with XSTATE_BV[0] clear: SDM
+/// Vol. 1 13.6, FCW 037FH, FSW and the tags clear, pointers and opcode zero, and the data
+/// registers zero).
+pub fn init(cpu: &mut Cpu) {
+    cpu.fpu.init();
+    cpu.fpu.regs = [Default::default(); 8];
+}
 
-/// Whether the x87 state is in its initial configuration.
-pub fn is_init(_cpu: &Cpu) -> bool {
-    true
+/// Whether the x87 state is in its initial configuration (XINUSE[0] clear).
+pub fn is_init(cpu: &Cpu) -> bool {
+    let f = &cpu.fpu;
+    f.cw == cw::INIT
+        && f.status() & !sw::B == 0
+        && f.valid == 0
+        && f.fop == 0
+        && f.fip == 0
+        && f.fdp == 0
+        && f.fcs == 0
+        && f.fds == 0
+        && f.regs.iter().all(|r| *r == Default::default())
 }
