@@ -66,6 +66,9 @@ pub fn diff(case: &Case, host: &Outcome, emu: &Outcome) -> Option<String> {
         ));
     }
     lines.extend(sse_diff(host, emu));
+    if case.family == Family::Sse {
+        lines.extend(mmx_diff(host, emu));
+    }
     lines.extend(mem_diff(case, host, emu));
     if case.family == Family::X87 {
         lines.extend(x87_diff(case, host, emu, at));
@@ -95,6 +98,41 @@ fn sse_diff(host: &Outcome, emu: &Outcome) -> Vec<String> {
             " mxcsr: host {hm:#06x}  vx86 {em:#06x}  (differ in {:#06x})",
             hm ^ em
         ));
+    }
+    lines
+}
+
+/// The x87 state MMX instructions change, compared exactly: the control and status words,
+/// the abridged tags, and the eight registers (MM0–MM7 in their significands). FOP is not
+/// compared, as in [`x87_diff`]: AMD processors save it only with an exception pending.
+fn mmx_diff(host: &Outcome, emu: &Outcome) -> Vec<String> {
+    let mut lines = Vec::new();
+    let word = |fx: &[u8; FX_LEN], at: usize| u16::from_le_bytes([fx[at], fx[at + 1]]);
+    for (name, at) in [("fcw", 0), ("fsw", 2), ("ftw", 4)] {
+        let (h, e) = (word(&host.fx, at), word(&emu.fx, at));
+        let (h, e) = if at == 4 {
+            (h & 0xFF, e & 0xFF)
+        } else {
+            (h, e)
+        };
+        if h != e {
+            lines.push(format!("{name:>6}: host {h:#06x}  vx86 {e:#06x}"));
+        }
+    }
+    for i in 0..8 {
+        let at = 32 + 16 * i;
+        if host.fx[at..at + 10] != emu.fx[at..at + 10] {
+            let v = |fx: &[u8; FX_LEN]| {
+                let mut b = [0u8; 10];
+                b.copy_from_slice(&fx[at..at + 10]);
+                F80::from_bytes(b)
+            };
+            let (h, e) = (v(&host.fx), v(&emu.fx));
+            lines.push(format!(
+                "   st{i}: host {:04x}:{:016x}  vx86 {:04x}:{:016x}",
+                h.se, h.m, e.se, e.m
+            ));
+        }
     }
     lines
 }
@@ -378,7 +416,8 @@ fn report(case: &Case, host: &Outcome, emu: &Outcome, lines: &[String]) -> Strin
             let _ = writeln!(s, "          xmm{r} {x:#034x}");
         }
     }
-    if case.family == Family::X87 {
+    // The MMX forms of the SSE family run on a random x87 state too.
+    if matches!(case.family, Family::X87 | Family::Sse) {
         let (cw, sw, tw, st) = x87_of(&case.fx);
         let _ = writeln!(
             s,

@@ -169,7 +169,15 @@ impl Features {
             F::POPCNT => self.popcnt,
             F::LZCNT => self.lzcnt,
             F::CMPXCHG16B => self.cx16,
-            F::SSE | F::SSE2 | F::SSE3 | F::SSSE3 | F::SSE4_1 | F::SSE4_2 | F::CLFSH => self.simd,
+            F::MMX
+            | F::SSE
+            | F::SSE2
+            | F::SSE3
+            | F::SSSE3
+            | F::SSE4_1
+            | F::SSE4_2
+            | F::CLFSH
+            | F::FXSR => self.simd,
             F::PCLMULQDQ => self.pclmulqdq,
             F::CLFLUSHOPT => self.clflushopt,
             _ => false,
@@ -655,12 +663,15 @@ struct Seq {
     insns: Vec<Instruction>,
     undef_list: Vec<u64>,
     vendor_list: Vec<[u64; 16]>,
-    /// An instruction that always faults was placed: nothing after it would run.
+    /// Nothing may follow the last instruction placed (it always faults, or leaves state
+    /// that later instructions must not read).
     ended: bool,
     /// Bytes written into the scratch buffer after the instructions are chosen (offset in
     /// the buffer, bytes): operands an instruction needs to be meaningful, such as a valid
     /// MXCSR image for LDMXCSR or special floating-point values.
     fixups: Vec<(usize, Vec<u8>)>,
+    /// Buffer bytes not compared ([`Case::mem_ignore`]).
+    ignore: Vec<std::ops::Range<usize>>,
 }
 
 impl Generator {
@@ -804,6 +815,7 @@ impl Generator {
             vendor_list: vec![[0; 16]],
             ended: false,
             fixups: Vec::new(),
+            ignore: Vec::new(),
         };
         let n = 1 + st.rng.below(4);
         let mut factory = InstructionInfoFactory::new();
@@ -850,7 +862,7 @@ impl Generator {
             family,
             fx,
             last_bit: false,
-            mem_ignore: Vec::new(),
+            mem_ignore: st.ignore,
         }
     }
 

@@ -12,7 +12,13 @@
 //!   vx86's tables are checked by unit tests instead.
 //! - XSAVE, XSAVEOPT, XRSTOR, XGETBV: the host's XCR0 enables state components (AVX, …)
 //!   vx86 does not have, so the areas and the value read differ by design; XSETBV is
-//!   privileged. FXSAVE/FXRSTOR and the MMX forms come with the x87 register file.
+//!   privileged.
+//!
+//! The MMX forms run on a random x87 state (TOP, tags, register contents, now and then an
+//! unmasked exception pending), and the sequences compare the x87 control, status and tag
+//! words and registers besides the XMM registers. FXRSTOR mostly finds a valid image; an
+//! FXSAVE ends its sequence, and the fields of its image the vendors fill differently (FOP,
+//! the x87 pointers, MXCSR_MASK) are not compared.
 
 use iced_x86::{
     Code, CpuidFeature, EncodingKind, Instruction, InstructionInfoFactory, Mnemonic as M,
@@ -50,13 +56,6 @@ const EXCLUDED: &[M] = &[
     M::Xrstor64,
     M::Xgetbv,
     M::Xsetbv,
-    M::Fxsave,
-    M::Fxsave64,
-    M::Fxrstor,
-    M::Fxrstor64,
-    M::Emms,
-    M::Maskmovq,
-    M::Movntq,
 ];
 
 /// Whether the generator can fill an operand of this kind.
@@ -66,6 +65,9 @@ fn supported_kind(k: K) -> bool {
         K::xmm_reg
             | K::xmm_rm
             | K::xmm_or_mem
+            | K::mm_reg
+            | K::mm_rm
+            | K::mm_or_mem
             | K::mem
             | K::r8_or_mem
             | K::r16_or_mem
@@ -93,7 +95,8 @@ fn usable(code: Code, features: &Features, bits: u32) -> bool {
         && f.iter().any(|f| {
             matches!(
                 f,
-                CpuidFeature::SSE
+                CpuidFeature::MMX
+                    | CpuidFeature::SSE
                     | CpuidFeature::SSE2
                     | CpuidFeature::SSE3
                     | CpuidFeature::SSSE3
@@ -102,6 +105,7 @@ fn usable(code: Code, features: &Features, bits: u32) -> bool {
                     | CpuidFeature::PCLMULQDQ
                     | CpuidFeature::CLFSH
                     | CpuidFeature::CLFLUSHOPT
+                    | CpuidFeature::FXSR
             )
         })
         && f.iter().all(|&f| features.has(f))
@@ -243,7 +247,42 @@ pub fn initial_fx(r: &mut Rng) -> Box<[u8; FX_LEN]> {
     let xmm = std::array::from_fn(|_| value128(r));
     let mut fx = default_fx();
     set_sse(&mut fx, &xmm, random_mxcsr(r));
+    random_x87(r, &mut fx);
     fx
+}
+
+/// A random x87 state for the MMX forms: TOP, the abridged tags, the eight registers, and
+/// once in 32 cases an unmasked invalid-operation exception pending (MMX instructions then
+/// raise #MF).
+fn random_x87(r: &mut Rng, fx: &mut [u8; FX_LEN]) {
+    if r.chance(1, 4) {
+        return;
+    }
+    let top = r.below(8) as u16;
+    let mut fsw = top << 11;
+    let mut fcw = 0x037Fu16;
+    if r.chance(1, 32) {
+        fsw |= 0x8081; // B, ES, IE
+        fcw &= !1; // IM clear
+    }
+    fx[0..2].copy_from_slice(&fcw.to_le_bytes());
+    fx[2..4].copy_from_slice(&fsw.to_le_bytes());
+    fx[4] = r.below(256) as u8;
+    for i in 0..8 {
+        let at = 32 + 16 * i;
+        let se = match r.below(4) {
+            0 => 0xFFFF,
+            1 => 0,
+            _ => r.below(0x10000) as u16,
+        };
+        fx[at..at + 8].copy_from_slice(&r.value().to_le_bytes());
+        fx[at + 8..at + 10].copy_from_slice(&se.to_le_bytes());
+    }
+}
+
+/// A valid FXRSTOR image: random x87 and SSE state with a valid MXCSR.
+fn fx_image(r: &mut Rng) -> Vec<u8> {
+    initial_fx(r).to_vec()
 }
 
 /// Random MXCSR settings: any rounding mode, DAZ and FZ now and then, mostly all
@@ -265,6 +304,15 @@ fn random_mxcsr(r: &mut Rng) -> u32 {
         mxcsr |= r.below(64) as u32;
     }
     mxcsr
+}
+
+/// MXCSR bits that make LDMXCSR and FXRSTOR raise #GP(0) on every processor: random
+/// garbage in bits 16–31 with one of bits 18–31 set. Bit 16 and 17 alone are left out: which
+/// bits are reserved is per processor (MXCSR_MASK, SDM Vol. 1 11.6.6), and AMD processors
+/// with misaligned SSE mode accept bit 17 (MM, the misaligned-exception mask), which vx86
+/// (MXCSR_MASK FFFFH, as Intel's) rejects.
+fn reserved_mxcsr(r: &mut Rng) -> u32 {
+    (r.value() as u32 & 0xFFFF_0000) | 1 << (18 + r.below(14))
 }
 
 /// An XMM register of the code size (XMM8–15 exist only in 64-bit mode).
@@ -300,6 +348,11 @@ impl Generator {
                 continue;
             }
             self.sse_fixup(st, &d);
+            if matches!(d.mnemonic(), M::Fxsave | M::Fxsave64) {
+                // Its image holds fields the vendors fill differently (see `sse_fixup`):
+                // nothing after it may read them.
+                st.ended = true;
+            }
             st.code.extend_from_slice(&bytes);
             st.insns.push(d);
             st.undef_list.push(st.undefined);
@@ -337,7 +390,17 @@ impl Generator {
                     ins.set_op_kind(i, OpKind::Register);
                     ins.set_op_register(i, pick_xmm(&mut st.rng, st.bits));
                 }
-                K::xmm_or_mem | K::mem => self.access_mem(st, &mut ins, i, size, align, aligned),
+                K::mm_reg | K::mm_rm => {
+                    ins.set_op_kind(i, OpKind::Register);
+                    ins.set_op_register(i, Register::MM0 + st.rng.below(8) as u32);
+                }
+                K::mm_or_mem if st.rng.chance(1, 2) => {
+                    ins.set_op_kind(i, OpKind::Register);
+                    ins.set_op_register(i, Register::MM0 + st.rng.below(8) as u32);
+                }
+                K::xmm_or_mem | K::mm_or_mem | K::mem => {
+                    self.access_mem(st, &mut ins, i, size, align, aligned)
+                }
                 K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem
                     if st.rng.chance(1, 2) =>
                 {
@@ -409,11 +472,33 @@ impl Generator {
         if at >= BUF_LEN as u64 {
             return;
         }
-        let bytes = if d.mnemonic() == M::Ldmxcsr {
-            if st.rng.chance(1, 8) {
-                return;
+        if matches!(d.mnemonic(), M::Fxsave | M::Fxsave64) {
+            // Not compared in the image: FOP and the x87 instruction and data pointers (bytes
+            // 6–23), which AMD processors store only while an x87 exception is pending (AMD64
+            // APM Vol. 5, FXSAVE) and recent Intel ones store without FCS/FDS (SDM Vol. 1
+            // 8.1.8); and MXCSR_MASK (bytes 28–31), the processor's own (SDM Vol. 1 11.6.6):
+            // AMD processors with misaligned SSE mode report bit 17 (MM), vx86 FFFFH as
+            // Intel's do.
+            let at = at as usize;
+            for r in [6..24, 28..32] {
+                st.ignore
+                    .push((at + r.start).min(BUF_LEN)..(at + r.end).min(BUF_LEN));
             }
-            random_mxcsr(&mut st.rng).to_le_bytes().to_vec()
+        }
+        let bytes = if d.mnemonic() == M::Ldmxcsr {
+            let mut mxcsr = random_mxcsr(&mut st.rng);
+            if st.rng.chance(1, 8) {
+                mxcsr |= reserved_mxcsr(&mut st.rng);
+            }
+            mxcsr.to_le_bytes().to_vec()
+        } else if matches!(d.mnemonic(), M::Fxrstor | M::Fxrstor64) {
+            let mut img = fx_image(&mut st.rng);
+            if st.rng.chance(1, 8) {
+                let bad = u32::from_le_bytes([img[24], img[25], img[26], img[27]])
+                    | reserved_mxcsr(&mut st.rng);
+                img[24..28].copy_from_slice(&bad.to_le_bytes());
+            }
+            img
         } else if st.rng.chance(1, 2) {
             value128(&mut st.rng).to_le_bytes()[..d.memory_size().size().clamp(1, 16)].to_vec()
         } else {
@@ -468,5 +553,48 @@ mod tests {
                 .count();
         }
         assert!(sse > 500, "{sse}");
+    }
+
+    #[test]
+    fn fxsave_ends_the_sequence_and_its_vendor_fields_are_not_compared() {
+        let g = Generator::new(Layout { base: 0x5000_0000 }, Features::all()).sse();
+        let mut seen = 0;
+        for i in 0..5000 {
+            let c = g.case(11, i);
+            let Some(k) = c
+                .insns
+                .iter()
+                .position(|i| matches!(i.mnemonic(), M::Fxsave | M::Fxsave64))
+            else {
+                continue;
+            };
+            assert_eq!(
+                k + 1,
+                c.insns.len(),
+                "case {i}: FXSAVE is the last instruction"
+            );
+            let d = &c.insns[k];
+            let at = (d.memory_displacement64() as usize).wrapping_sub(0x5000_1000);
+            let absolute = d.memory_base() == Register::None && d.memory_index() == Register::None;
+            if absolute && at < BUF_LEN - 32 {
+                for b in (at + 6..at + 24).chain(at + 28..at + 32) {
+                    assert!(c.mem_ignore.iter().any(|r| r.contains(&b)), "case {i}");
+                }
+                assert!(
+                    !c.mem_ignore.iter().any(|r| r.contains(&(at + 24))),
+                    "MXCSR"
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen > 0);
+    }
+
+    #[test]
+    fn reserved_mxcsr_images_fault_on_every_processor() {
+        let mut r = Rng::new(5);
+        for _ in 0..1000 {
+            assert_ne!(reserved_mxcsr(&mut r) & 0xFFFC_0000, 0);
+        }
     }
 }
