@@ -498,7 +498,14 @@ fn group(m: M) -> Option<Group> {
         | M::Endbr32
         | M::Endbr64
         | M::Reservednop
-        | M::Prefetchw => Misc,
+        | M::Prefetch
+        | M::Prefetchw
+        | M::Prefetchwt1
+        | M::Prefetchit0
+        | M::Prefetchit1
+        | M::Cldemote
+        | M::Rdsspd
+        | M::Rdsspq => Misc,
         M::Wait
         | M::F2xm1
         | M::Fabs

@@ -139,4 +139,64 @@ mod tests {
         c.set_cpl(3);
         assert_eq!(exec(&mut c, &[0x0F, 0x01, 0xD1]), Err(Fault::GP0), "CPL 3");
     }
+
+    /// Hints and fences Linux runs early, before (or without) enabling SSE: each decodes and
+    /// runs as a no-op in 32- and 64-bit code, CR0.TS set and CR4.OSFXSR clear included.
+    #[test]
+    fn hints_fences_and_cache_control_run_without_sse_enabled() {
+        use crate::cpu::Cr0;
+        const HINTS: &[&[u8]] = &[
+            &[0x0F, 0x18, 0x00],             // PREFETCHNTA [eax]
+            &[0x0F, 0x18, 0x08],             // PREFETCHT0 [eax]
+            &[0x0F, 0x18, 0x10],             // PREFETCHT1 [eax]
+            &[0x0F, 0x18, 0x18],             // PREFETCHT2 [eax]
+            &[0x0F, 0x18, 0x20],             // 0F 18 /4: hint NOP
+            &[0x0F, 0x18, 0x38],             // 0F 18 /7: hint NOP (PREFETCHIT0)
+            &[0x0F, 0x18, 0x30],             // PREFETCHIT1 [eax]: hint NOP without the feature
+            &[0x0F, 0x0D, 0x00],             // PREFETCH [eax] (AMD)
+            &[0x0F, 0x0D, 0x08],             // PREFETCHW [eax]
+            &[0x0F, 0x0D, 0x10],             // PREFETCHWT1 [eax]: hint NOP without the feature
+            &[0x0F, 0x1C, 0x00],             // CLDEMOTE [eax]: the same
+            &[0xF3, 0x0F, 0x1E, 0xC8],       // RDSSPD eax: a NOP while CET is off
+            &[0xF3, 0x0F, 0x1E, 0xFA],       // ENDBR64
+            &[0x0F, 0x19, 0x00],             // hint NOPs 0F 19-0F 1E
+            &[0x0F, 0x1A, 0x00],             //
+            &[0x0F, 0x1B, 0x00],             //
+            &[0x0F, 0x1C, 0x00],             //
+            &[0x0F, 0x1D, 0x00],             //
+            &[0x0F, 0x1E, 0x00],             //
+            &[0x0F, 0x1F, 0x00],             // NOP [eax]
+            &[0x0F, 0x1F, 0x44, 0x00, 0x00], // NOP [eax+eax+0]
+            &[0x0F, 0xAE, 0xE8],             // LFENCE
+            &[0x0F, 0xAE, 0xF0],             // MFENCE
+            &[0x0F, 0xAE, 0xF8],             // SFENCE
+            &[0x0F, 0xAE, 0x38],             // CLFLUSH [eax]
+            &[0x66, 0x0F, 0xAE, 0x38],       // CLFLUSHOPT [eax]
+            &[0xF3, 0x90],                   // PAUSE
+        ];
+        for mut c in [prot(), long()] {
+            c.cr4.remove(Cr4::OSFXSR | Cr4::OSXMMEXCPT);
+            c.cr0 |= Cr0::TS;
+            c.gpr[0] = 0x20000;
+            let before = (c.gpr[..16].to_vec(), c.flags.get());
+            for &bytes in HINTS {
+                let rip = c.rip();
+                assert_eq!(exec(&mut c, bytes), Ok(()), "{bytes:02x?}");
+                assert_eq!(c.rip(), rip + bytes.len() as u64, "{bytes:02x?}");
+                assert_eq!(
+                    (c.gpr[..16].to_vec(), c.flags.get()),
+                    before,
+                    "{bytes:02x?}"
+                );
+            }
+            // MOVNTI [eax], ecx and POPCNT edx, ecx: general-register instructions.
+            c.gpr[1] = 0xF0F0_0001;
+            assert_eq!(exec(&mut c, &[0x0F, 0xC3, 0x08]), Ok(()));
+            let mut b = [0u8; 4];
+            c.mem.read_bytes(0x20000, &mut b);
+            assert_eq!(u32::from_le_bytes(b), 0xF0F0_0001);
+            assert_eq!(exec(&mut c, &[0xF3, 0x0F, 0xB8, 0xD1]), Ok(()));
+            assert_eq!(c.gpr[2], 9);
+        }
+    }
 }
