@@ -428,12 +428,13 @@ mod tests {
             Palignr::op64(0x1111_1111_2222_2222, 0x3333_3333_4444_4444, 4),
             0x2222_2222_3333_3333
         );
+        // imm8: COUNT_S (7:6), COUNT_D (5:4), ZMASK (3:0).
         assert_eq!(
-            InsertpsReg::op(d([1, 2, 3, 4]), d([5, 6, 7, 8]), 0b10_01_0001),
+            InsertpsReg::op(d([1, 2, 3, 4]), d([5, 6, 7, 8]), 0b1001_0001),
             d([0, 7, 3, 4])
         );
         assert_eq!(
-            InsertpsMem::op(d([1, 2, 3, 4]), 9, 0b11_11_0000),
+            InsertpsMem::op(d([1, 2, 3, 4]), 9, 0b1111_0000),
             d([1, 2, 3, 9])
         );
         assert_eq!(

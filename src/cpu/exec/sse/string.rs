@@ -55,16 +55,16 @@ pub fn compare(a: u128, b: u128, la: usize, lb: usize, imm: u8) -> (u32, usize) 
     match imm >> 2 & 3 {
         // Equal any: text element i equals any valid set element.
         0 => {
-            for i in 0..lb {
-                if x[..la].contains(&y[i]) {
+            for (i, e) in y[..lb].iter().enumerate() {
+                if x[..la].contains(e) {
                     res1 |= 1 << i;
                 }
             }
         }
         // Ranges: text element i lies in a valid pair [x[2k], x[2k+1]].
         1 => {
-            for i in 0..lb {
-                let inside = (0..la / 2).any(|k| x[2 * k] <= y[i] && y[i] <= x[2 * k + 1]);
+            for (i, &e) in y[..lb].iter().enumerate() {
+                let inside = (0..la / 2).any(|k| x[2 * k] <= e && e <= x[2 * k + 1]);
                 if inside {
                     res1 |= 1 << i;
                 }
