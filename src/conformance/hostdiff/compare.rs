@@ -1,4 +1,4 @@
-//! Comparing the host's outcome with vx86's: all sixteen GPRs, RFLAGS (the arithmetic flags
+//! Comparing the host's outcome with vx86's: all sixteen GPRs, XMM0–XMM15 and MXCSR, RFLAGS (the arithmetic flags
 //! and DF, less those the sequence left undefined), the scratch buffer and the exception
 //! (vector, saved RIP, error code where it is architectural, CR2 for #PF). A mismatch is
 //! reported as one block: the code, the inputs and both results.
@@ -65,6 +65,10 @@ pub fn diff(case: &Case, host: &Outcome, emu: &Outcome) -> Option<String> {
             flag_names(mask)
         ));
     }
+    lines.extend(sse_diff(host, emu));
+    if case.family == Family::Sse {
+        lines.extend(mmx_diff(host, emu));
+    }
     lines.extend(mem_diff(case, host, emu));
     if case.family == Family::X87 {
         lines.extend(x87_diff(case, host, emu, at));
@@ -73,6 +77,64 @@ pub fn diff(case: &Case, host: &Outcome, emu: &Outcome) -> Option<String> {
         return None;
     }
     Some(report(case, host, emu, &lines))
+}
+
+/// The differing XMM registers (all 128 bits) and MXCSR.
+fn sse_diff(host: &Outcome, emu: &Outcome) -> Vec<String> {
+    let ((hx, hm), (ex, em)) = (super::sse_of(&host.fx), super::sse_of(&emu.fx));
+    let mut lines = Vec::new();
+    for r in 0..16 {
+        if hx[r] != ex[r] {
+            lines.push(format!(
+                "{:>6}: host {:#034x}  vx86 {:#034x}",
+                format!("xmm{r}"),
+                hx[r],
+                ex[r]
+            ));
+        }
+    }
+    if hm != em {
+        lines.push(format!(
+            " mxcsr: host {hm:#06x}  vx86 {em:#06x}  (differ in {:#06x})",
+            hm ^ em
+        ));
+    }
+    lines
+}
+
+/// The x87 state MMX instructions change, compared exactly: the control and status words,
+/// the abridged tags, and the eight registers (MM0–MM7 in their significands). FOP is not
+/// compared, as in [`x87_diff`]: AMD processors save it only with an exception pending.
+fn mmx_diff(host: &Outcome, emu: &Outcome) -> Vec<String> {
+    let mut lines = Vec::new();
+    let word = |fx: &[u8; FX_LEN], at: usize| u16::from_le_bytes([fx[at], fx[at + 1]]);
+    for (name, at) in [("fcw", 0), ("fsw", 2), ("ftw", 4)] {
+        let (h, e) = (word(&host.fx, at), word(&emu.fx, at));
+        let (h, e) = if at == 4 {
+            (h & 0xFF, e & 0xFF)
+        } else {
+            (h, e)
+        };
+        if h != e {
+            lines.push(format!("{name:>6}: host {h:#06x}  vx86 {e:#06x}"));
+        }
+    }
+    for i in 0..8 {
+        let at = 32 + 16 * i;
+        if host.fx[at..at + 10] != emu.fx[at..at + 10] {
+            let v = |fx: &[u8; FX_LEN]| {
+                let mut b = [0u8; 10];
+                b.copy_from_slice(&fx[at..at + 10]);
+                F80::from_bytes(b)
+            };
+            let (h, e) = (v(&host.fx), v(&emu.fx));
+            lines.push(format!(
+                "   st{i}: host {:04x}:{:016x}  vx86 {:04x}:{:016x}",
+                h.se, h.m, e.se, e.m
+            ));
+        }
+    }
+    lines
 }
 
 /// The difference between how the sequence ended on each side, if any.
@@ -347,7 +409,15 @@ fn report(case: &Case, host: &Outcome, emu: &Outcome, lines: &[String]) -> Strin
             vendor.join(", ")
         );
     }
-    if case.family == Family::X87 {
+    if case.family == Family::Sse {
+        let (xmm, mxcsr) = super::sse_of(&case.fx);
+        let _ = writeln!(s, "  sse in: mxcsr {mxcsr:#06x}");
+        for (r, x) in xmm.iter().enumerate() {
+            let _ = writeln!(s, "          xmm{r} {x:#034x}");
+        }
+    }
+    // The MMX forms of the SSE family run on a random x87 state too.
+    if matches!(case.family, Family::X87 | Family::Sse) {
         let (cw, sw, tw, st) = x87_of(&case.fx);
         let _ = writeln!(
             s,

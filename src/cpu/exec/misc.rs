@@ -34,7 +34,23 @@ pub fn fpu_unavailable(cpu: &mut Cpu, _: &Op) -> R {
 /// Decodes the miscellaneous group.
 pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
     match d.ins.mnemonic() {
-        M::Nop | M::Pause | M::Endbr32 | M::Endbr64 | M::Reservednop | M::Prefetchw => {
+        // The hint-NOP space (SDM Vol. 2B NOP, "0F 18-0F 1F"; 0F 0D): prefetches and
+        // hints that change no architectural state run as NOPs, as on processors without
+        // the feature: PREFETCHIT0/1 (0F 18 /7, /6), CLDEMOTE (0F 1C /0), and RDSSPD/Q
+        // (F3 0F 1E /1), a NOP while CET shadow stacks are off (SDM Vol. 1 17.2).
+        M::Nop
+        | M::Pause
+        | M::Endbr32
+        | M::Endbr64
+        | M::Reservednop
+        | M::Prefetch
+        | M::Prefetchw
+        | M::Prefetchwt1
+        | M::Prefetchit0
+        | M::Prefetchit1
+        | M::Cldemote
+        | M::Rdsspd
+        | M::Rdsspq => {
             op.run = nop;
             Some(Flow::Next)
         }
