@@ -21,6 +21,7 @@ pub mod cpu;
 pub mod dev;
 pub mod error;
 pub mod host;
+pub mod initramfs;
 pub mod machine;
 pub mod mem;
 pub mod workloads;

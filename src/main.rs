@@ -27,6 +27,18 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         repeat: u32,
     },
+    /// Builds a busybox initramfs (cpio newc, gzip) with the given /init script.
+    Initramfs {
+        /// A statically linked busybox: it becomes /bin/busybox.
+        #[arg(long)]
+        busybox: PathBuf,
+        /// The /init script.
+        #[arg(long)]
+        init: PathBuf,
+        /// The archive to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -80,6 +92,11 @@ fn main() -> ExitCode {
             vx86::conformance::hostdiff::main(count, seed)
         }
         Command::Bench { filter, repeat } => bench(filter.as_deref(), repeat),
+        Command::Initramfs {
+            busybox,
+            init,
+            output,
+        } => vx86::initramfs::main(&busybox, &init, &output),
     };
     match result {
         Ok(code) => ExitCode::from(code),

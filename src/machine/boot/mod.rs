@@ -8,8 +8,13 @@
 //! 2. **Multiboot 1** (a header in the first 8 KiB): ELF or the a.out kludge; EAX =
 //!    0x2BADB002, EBX = the boot information (see [`multiboot1`]).
 //! 3. **Linux bzImage** ("HdrS" at 0x202), boot protocol 2.06 or later: the 32-bit boot
-//!    protocol (or the 64-bit one on request), ESI = the zero page (see [`bzimage`]).
-//! 4. **Plain ELF**: segments at their physical addresses; an ELF32 kernel starts in flat
+//!    protocol (or the 64-bit one on request), ESI = the zero page (see [`bzimage`]). By
+//!    default the compressed kernel inside is unpacked on the host and booted as a vmlinux
+//!    ([`vmlinux`], [`decompress`]); [`KernelDecompress::Guest`] runs the kernel's own
+//!    decompressor instead.
+//! 4. **Linux vmlinux** (an ELF with the kernel's own notes, see [`vmlinux`]): entered as
+//!    a bzImage unpacked on the host is, through the 64- or 32-bit boot protocol.
+//! 5. **Plain ELF**: segments at their physical addresses; an ELF32 kernel starts in flat
 //!    32-bit protected mode with paging off, an ELF64 kernel in 64-bit mode with the first
 //!    4 GiB identity-mapped (2-MiB pages); all general registers zero (see [`elf`]).
 //!
@@ -25,11 +30,13 @@
 //! any input.
 
 pub mod bzimage;
+pub mod decompress;
 pub mod elf;
 pub mod layout;
 pub mod multiboot1;
 pub mod multiboot2;
 mod place;
+pub mod vmlinux;
 mod zeropage;
 
 #[cfg(test)]
@@ -121,6 +128,19 @@ pub struct BootOptions {
     /// Enter a Linux kernel at its 64-bit entry point (startup_32 + 0x200) in long mode
     /// rather than through the 32-bit boot protocol; the kernel must set XLF_KERNEL_64.
     pub linux_64bit_entry: bool,
+    /// Who unpacks a bzImage's compressed kernel (`--kernel-decompress`).
+    pub kernel_decompress: KernelDecompress,
+}
+
+/// Who unpacks the compressed kernel inside a Linux bzImage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KernelDecompress {
+    /// vx86, on the host, before the guest starts; the kernel proper is entered directly
+    /// (see [`vmlinux`]). Payloads vx86 cannot decode (LZO) fall back to `Guest`.
+    #[default]
+    Host,
+    /// The kernel's own decompressor, in the guest, as a boot loader would start it.
+    Guest,
 }
 
 /// The kinds of kernel vx86 boots directly.
@@ -132,6 +152,8 @@ pub enum KernelFormat {
     Multiboot2,
     /// Linux bzImage.
     Linux,
+    /// A Linux kernel as an ELF file (vmlinux), given directly or unpacked from a bzImage.
+    Vmlinux,
     /// A plain 32-bit ELF executable.
     Elf32,
     /// A plain 64-bit ELF executable.
@@ -259,6 +281,7 @@ pub fn load(
             multiboot1::load(env, &mut placer, kernel, bytes, at, opts)
         }
         Some(Detected::Linux) => bzimage::load(env, &mut placer, bytes, opts),
+        Some(Detected::Vmlinux) => vmlinux::load(env, &mut placer, bytes, opts),
         Some(Detected::Elf) => elf::boot(env, &mut placer, bytes, opts),
         None => Err(LoadError::from(not_a_kernel(bytes))),
     };
@@ -271,6 +294,7 @@ pub fn detect_format(bytes: &[u8]) -> Option<KernelFormat> {
         Detected::Multiboot2(_) => KernelFormat::Multiboot2,
         Detected::Multiboot1(_) => KernelFormat::Multiboot1,
         Detected::Linux => KernelFormat::Linux,
+        Detected::Vmlinux => KernelFormat::Vmlinux,
         Detected::Elf => match bytes.get(4) {
             Some(2) => KernelFormat::Elf64,
             _ => KernelFormat::Elf32,
@@ -283,6 +307,7 @@ enum Detected {
     Multiboot2(usize),
     Multiboot1(usize),
     Linux,
+    Vmlinux,
     Elf,
 }
 
@@ -293,6 +318,8 @@ fn detect(bytes: &[u8]) -> Option<Detected> {
         Some(Detected::Multiboot1(at))
     } else if bytes.get(bzimage::HDRS_OFFSET..bzimage::HDRS_OFFSET + 4) == Some(b"HdrS") {
         Some(Detected::Linux)
+    } else if vmlinux::is_vmlinux(bytes) {
+        Some(Detected::Vmlinux)
     } else if elf::is_elf(bytes) {
         Some(Detected::Elf)
     } else {
