@@ -19,9 +19,10 @@ enum Command {
     /// Instruction conformance tests.
     #[command(subcommand)]
     Conformance(Conformance),
-    /// Runs the guest workloads and prints guest MIPS for each.
+    /// Runs the guest workloads and prints guest MIPS for each; `vx86 bench linux` times a
+    /// Linux boot to /init and to power-off (and QEMU's, where it is installed).
     Bench {
-        /// Only workloads whose name contains this.
+        /// Only workloads whose name contains this; `linux`: the Linux boot.
         filter: Option<String>,
         /// Repetitions of each workload.
         #[arg(long, default_value_t = 3)]
@@ -90,6 +91,9 @@ fn main() -> ExitCode {
         }
         Command::Conformance(Conformance::HostDiff { count, seed }) => {
             vx86::conformance::hostdiff::main(count, seed)
+        }
+        Command::Bench { filter, repeat } if filter.as_deref() == Some("linux") => {
+            vx86::linux_guest::bench(repeat)
         }
         Command::Bench { filter, repeat } => bench(filter.as_deref(), repeat),
         Command::Initramfs {
