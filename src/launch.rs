@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::host::console::{Console, Sink};
-use crate::machine::boot::BootOptions;
+use crate::machine::boot::{BootOptions, KernelDecompress};
 use crate::machine::{Exit, Machine, MachineConfig};
 use crate::Error;
 
@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub serial: Sink,
     /// Where the 0xE9 console goes.
     pub debugcon: Sink,
+    /// Draw the VGA text screen on the terminal.
+    pub display: bool,
     /// Stop after this many guest instructions.
     pub max_instructions: Option<u64>,
     /// Stop after this many host seconds.
@@ -51,6 +53,10 @@ pub struct RunOptions {
     pub trace_post: bool,
     /// Print one line of statistics on stderr at exit.
     pub stats: bool,
+    /// End the run when the guest resets the machine, instead of rebooting it.
+    pub no_reboot: bool,
+    /// Who unpacks a bzImage's compressed kernel (`--kernel-decompress host|guest`).
+    pub kernel_decompress: KernelDecompress,
 }
 
 /// Parses a memory size as QEMU does: a number with an optional K, M, G or T suffix (binary
@@ -65,14 +71,22 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
                 'M' => 1 << 20,
                 'G' => 1 << 30,
                 'T' => 1 << 40,
-                _ => return Err(format!("'{s}': unknown size suffix '{c}' (use K, M, G or T)")),
+                _ => {
+                    return Err(format!(
+                        "'{s}': unknown size suffix '{c}' (use K, M, G or T)"
+                    ))
+                }
             };
             (&s[..i], m)
         }
         _ => (s, 1 << 20),
     };
-    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size like 512M or 2G"))?;
-    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(|| format!("'{s}' is out of range"))
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size like 512M or 2G"))?;
+    n.checked_mul(mult)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("'{s}' is out of range"))
 }
 
 /// Parses an RTC start time: seconds since the epoch, or `YYYY-MM-DDTHH:MM:SS` (UTC).
@@ -81,10 +95,29 @@ pub fn parse_rtc(s: &str) -> Result<u64, String> {
         return Ok(secs);
     }
     let bad = || format!("'{s}' is not seconds since 1970 or YYYY-MM-DDTHH:MM:SS");
-    let (date, time) = s.trim_end_matches('Z').split_once(['T', ' ']).ok_or_else(bad)?;
-    let d: Vec<u64> = date.split('-').map(|x| x.parse()).collect::<Result<_, _>>().map_err(|_| bad())?;
-    let t: Vec<u64> = time.split(':').map(|x| x.parse()).collect::<Result<_, _>>().map_err(|_| bad())?;
-    if d.len() != 3 || t.len() != 3 || !(1..=12).contains(&d[1]) || !(1..=31).contains(&d[2]) || t[0] > 23 || t[1] > 59 || t[2] > 60 || d[0] < 1970 {
+    let (date, time) = s
+        .trim_end_matches('Z')
+        .split_once(['T', ' '])
+        .ok_or_else(bad)?;
+    let d: Vec<u64> = date
+        .split('-')
+        .map(|x| x.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let t: Vec<u64> = time
+        .split(':')
+        .map(|x| x.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    if d.len() != 3
+        || t.len() != 3
+        || !(1..=12).contains(&d[1])
+        || !(1..=31).contains(&d[2])
+        || t[0] > 23
+        || t[1] > 59
+        || t[2] > 60
+        || d[0] < 1970
+    {
         return Err(bad());
     }
     Ok(days_from_civil(d[0], d[1], d[2]) * 86400 + t[0] * 3600 + t[1] * 60 + t[2])
@@ -104,11 +137,17 @@ fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
 /// Builds the machine, loads its guest, runs it, and returns the process exit status.
 pub fn run(opts: &RunOptions) -> Result<u8, Error> {
     if let Some(image) = &opts.image {
-        return Err(Error::file(image, "booting disk images needs firmware that this board does not have yet; use --kernel"));
+        return Err(Error::file(
+            image,
+            "booting disk images needs firmware that this board does not have yet; use --kernel",
+        ));
     }
     let rtc_start = match opts.rtc {
         Some(t) => t,
-        None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
     };
     let config = MachineConfig {
         memory: opts.memory,
@@ -117,7 +156,6 @@ pub fn run(opts: &RunOptions) -> Result<u8, Error> {
         realtime: opts.realtime,
         trace_post: opts.trace_post,
     };
-    let mut machine = Machine::new(config)?;
     let (kernel, bytes) = match &opts.kernel {
         Some(path) => (path.clone(), read(path, "kernel")?),
         None => (PathBuf::from(DEMO_NAME), DEMO_KERNEL.to_vec()),
@@ -138,21 +176,41 @@ pub fn run(opts: &RunOptions) -> Result<u8, Error> {
             })
             .collect::<Result<_, _>>()?,
         linux_64bit_entry: false,
+        kernel_decompress: opts.kernel_decompress,
     };
-    machine.boot(&kernel, &bytes, &boot)?;
+    if opts.display && (opts.serial == Sink::Stdio || opts.debugcon == Sink::Stdio) {
+        return Err(Error::option(
+            "display",
+            "the terminal display takes the terminal: send --serial and --debugcon to none or file:PATH",
+        ));
+    }
     let mut console = Console::new(&opts.serial, &opts.debugcon)?;
+    if opts.display {
+        console.show_screen();
+    }
     if let Some(t) = opts.timeout {
         console.stop_after(t);
     }
     let started = Instant::now();
-    let exit = machine.run(&mut console);
+    let (mut instructions, mut virtual_ns) = (0u64, 0u64);
+    let exit = loop {
+        // A guest reset boots the same kernel on a fresh machine, as a PC's reset would
+        // restart its firmware; `--no-reboot` makes it end the run instead, as in QEMU.
+        let mut machine = Machine::new(config.clone())?;
+        machine.boot(&kernel, &bytes, &boot)?;
+        let exit = machine.run(&mut console);
+        instructions += machine.cpu.icount;
+        virtual_ns += machine.now();
+        if exit != Exit::Reset || opts.no_reboot {
+            break exit;
+        }
+    };
     let secs = started.elapsed().as_secs_f64();
     if opts.stats {
-        let n = machine.cpu.icount;
         eprintln!(
-            "vx86: {n} instructions in {secs:.3} s ({:.1} MIPS), {:.6} s virtual, exit: {}",
-            n as f64 / secs.max(1e-9) / 1e6,
-            machine.now() as f64 / 1e9,
+            "vx86: {instructions} instructions in {secs:.3} s ({:.1} MIPS), {:.6} s virtual, exit: {}",
+            instructions as f64 / secs.max(1e-9) / 1e6,
+            virtual_ns as f64 / 1e9,
             exit.describe()
         );
     }

@@ -22,6 +22,7 @@ pub mod dev;
 pub mod error;
 pub mod host;
 pub mod initramfs;
+pub mod launch;
 pub mod linux_guest;
 pub mod machine;
 pub mod mem;

@@ -16,6 +16,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Boots a guest: a kernel given with --kernel (multiboot 1/2, ELF, Linux bzImage), or the
+    /// built-in demo kernel when nothing is given.
+    Run(RunArgs),
     /// Instruction conformance tests.
     #[command(subcommand)]
     Conformance(Conformance),
@@ -66,6 +69,77 @@ enum Conformance {
     },
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A disk image to boot (needs firmware: not supported yet; use --kernel).
+    image: Option<PathBuf>,
+    /// A kernel to boot directly, as QEMU's -kernel (multiboot 1/2, ELF32/64, bzImage).
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// An initial ramdisk (Linux), or the first module (multiboot).
+    #[arg(long)]
+    initrd: Option<PathBuf>,
+    /// The kernel command line.
+    #[arg(long, default_value = "")]
+    append: String,
+    /// A multiboot module: FILE[,ARGS] (repeatable).
+    #[arg(long = "module")]
+    modules: Vec<String>,
+    /// Guest RAM: a size like 512M or 2G (a bare number is MiB).
+    #[arg(long, default_value = "128M", value_parser = vx86::launch::parse_size)]
+    memory: u64,
+    /// Where COM1 goes: stdio, none or file:PATH.
+    #[arg(long, default_value = "stdio")]
+    serial: vx86::host::console::Sink,
+    /// Where the 0xE9 debug console goes: stdio, none or file:PATH.
+    #[arg(long, default_value = "stdio")]
+    debugcon: vx86::host::console::Sink,
+    /// The display: none, or terminal (the VGA text screen drawn in the terminal).
+    #[arg(long, default_value = "none")]
+    display: DisplayArg,
+    /// Stop after this many guest instructions (exit status 3).
+    #[arg(long)]
+    max_instructions: Option<u64>,
+    /// Stop after this many seconds of host time (exit status 3).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Pace virtual time to the host clock (for interactive use).
+    #[arg(long)]
+    realtime: bool,
+    /// The RTC's start time: seconds since 1970 or YYYY-MM-DDTHH:MM:SS (UTC); default now.
+    #[arg(long, value_parser = vx86::launch::parse_rtc)]
+    rtc: Option<u64>,
+    /// Print the POST codes the guest writes to port 0x80.
+    #[arg(long)]
+    trace_post: bool,
+    /// Print one line of statistics on stderr at exit.
+    #[arg(long)]
+    stats: bool,
+    /// Exit when the guest resets the machine instead of rebooting it.
+    #[arg(long)]
+    no_reboot: bool,
+    /// Who unpacks a Linux bzImage's compressed kernel: host (vx86, before the guest starts;
+    /// the kernel proper is entered directly) or guest (the kernel's own decompressor).
+    #[arg(long, value_enum, default_value_t = DecompressArg::Host)]
+    kernel_decompress: DecompressArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DecompressArg {
+    /// vx86 unpacks the kernel on the host (fast).
+    Host,
+    /// The kernel's own decompressor runs in the guest.
+    Guest,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DisplayArg {
+    /// No display.
+    None,
+    /// The VGA text screen in the terminal.
+    Terminal,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum CpuArg {
     /// Intel 8086.
@@ -78,9 +152,70 @@ enum CpuArg {
     Modern,
 }
 
+/// Rewrites QEMU's single-dash spellings (`-kernel K`, `-m 512`, `-nographic`, …) into
+/// this CLI's, so an existing `qemu-system-x86_64 …` line works with the program name
+/// swapped. `run` is implied when the first argument is a QEMU option.
+fn qemu_args(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len() + 1);
+    let mut iter = args.into_iter();
+    out.extend(iter.next());
+    let rest: Vec<String> = iter.collect();
+    if rest
+        .first()
+        .is_some_and(|a| a.starts_with('-') && !a.starts_with("--") && a.len() > 2)
+    {
+        out.push("run".into());
+    }
+    for a in rest {
+        let mapped = match a.as_str() {
+            "-kernel" | "-initrd" | "-append" | "-serial" | "-debugcon" | "-display" => {
+                format!("-{a}")
+            }
+            "-m" => "--memory".into(),
+            "-nographic" => {
+                out.push("--display".into());
+                "none".into()
+            }
+            "-no-shutdown" => continue,
+            _ => a,
+        };
+        out.push(mapped);
+    }
+    out
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse_from(qemu_args(std::env::args().collect())) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let result = match cli.command {
+        Command::Run(a) => vx86::launch::run(&vx86::launch::RunOptions {
+            image: a.image,
+            kernel: a.kernel,
+            initrd: a.initrd,
+            append: a.append,
+            modules: a.modules,
+            memory: a.memory,
+            serial: a.serial,
+            debugcon: a.debugcon,
+            display: matches!(a.display, DisplayArg::Terminal),
+            max_instructions: a.max_instructions,
+            timeout: a.timeout,
+            realtime: a.realtime,
+            rtc: a.rtc,
+            trace_post: a.trace_post,
+            stats: a.stats,
+            no_reboot: a.no_reboot,
+            kernel_decompress: match a.kernel_decompress {
+                DecompressArg::Host => vx86::machine::boot::KernelDecompress::Host,
+                DecompressArg::Guest => vx86::machine::boot::KernelDecompress::Guest,
+            },
+        }),
         Command::Conformance(Conformance::Sst { dir, cpu, filter }) => {
             let model = match cpu {
                 CpuArg::I8086 => Model::I8086,

@@ -181,3 +181,93 @@ fn two_runs_are_identical() {
     assert_eq!(a.0, Exit::DebugExit(1));
     assert_eq!(a, b, "same guest, same output, same instruction count");
 }
+
+#[test]
+fn hlt_wakes_for_a_timer_programmed_in_the_same_slice() {
+    // A far deadline exists (PIT counter 0 at its longest period, about 55 ms, its IRQ
+    // masked); then the guest arms the local APIC timer for 2 ms, beyond the end of the
+    // machine's run slice (so arming it does not cut the slice short), and halts at once.
+    // HLT must skip only to the APIC's deadline, not to the deadlines known when the slice
+    // began.
+    let mut m = machine(
+        |a| {
+            outb(a, 0x43, 0x34)?;
+            outb(a, 0x40, 0xFF)?;
+            outb(a, 0x40, 0xFF)?;
+            // Let the PIT's first clock edges pass: its next deadline is then ~55 ms away.
+            a.mov(ecx, 1000)?;
+            let mut spin = a.create_label();
+            a.set_label(&mut spin)?;
+            a.dec(ecx)?;
+            a.jnz(spin)?;
+            a.mov(dword_ptr(0xFEE0_00F0u64), 0x1FF)?; // SVR: APIC on
+            a.mov(dword_ptr(0xFEE0_03E0u64), 0xB)?; // divide by 1
+            a.mov(dword_ptr(0xFEE0_0320u64), 0x40)?; // one-shot, vector 0x40
+            a.mov(dword_ptr(0xFEE0_0380u64), 2_000_000)?; // 2 ms
+            a.sti()?;
+            a.hlt()?;
+            outb(a, 0xF4, 0)
+        },
+        Some((0x40, &|a: &mut CodeAssembler| {
+            a.mov(dword_ptr(0xFEE0_00B0u64), 0)?;
+            a.iretd()
+        })),
+    );
+    let mut host = Recorder::default();
+    assert_eq!(m.run(&mut host), Exit::DebugExit(1));
+    assert!(
+        (2_000_000..2_100_000).contains(&m.now()),
+        "woke at {} ns, not at the APIC timer's 2 ms",
+        m.now()
+    );
+}
+
+#[test]
+fn an_interrupt_raised_by_an_apic_msr_write_is_taken_at_once() {
+    // x2APIC mode, TSC-deadline timer, a deadline already past written through WRMSR: the
+    // interrupt is due at once (SDM 11.5.4.1), and must come before a busy loop that
+    // follows ends, without waiting for some later I/O access or the end of the machine's
+    // run slice. The handler records how much of the loop was left.
+    let mut m = machine(
+        |a| {
+            a.mov(ecx, 0x1B)?;
+            a.rdmsr()?;
+            a.or(eax, 1 << 10)?; // EXTD: x2APIC mode
+            a.wrmsr()?;
+            a.mov(ecx, 0x80F)?; // SVR: APIC on
+            a.mov(eax, 0x1FF)?;
+            a.xor(edx, edx)?;
+            a.wrmsr()?;
+            a.mov(ecx, 0x832)?; // LVT timer: TSC-deadline, vector 0x40
+            a.mov(eax, 2 << 17 | 0x40)?;
+            a.wrmsr()?;
+            a.mov(ecx, 0x6E0)?;
+            a.mov(eax, 1)?; // TSC 1: long past
+            a.mov(ebx, 100_000)?;
+            a.sti()?;
+            a.wrmsr()?;
+            let mut spin = a.create_label();
+            a.set_label(&mut spin)?;
+            a.dec(ebx)?;
+            a.jnz(spin)?;
+            outb(a, 0xF4, 0)
+        },
+        Some((0x40, &|a: &mut CodeAssembler| {
+            a.mov(dword_ptr(COUNT), ebx)?;
+            a.mov(ecx, 0x80B)?; // EOI
+            a.xor(eax, eax)?;
+            a.xor(edx, edx)?;
+            a.wrmsr()?;
+            a.iretd()
+        })),
+    );
+    let mut host = Recorder::default();
+    assert_eq!(m.run(&mut host), Exit::DebugExit(1));
+    let mut b = [0u8; 4];
+    m.cpu.mem.read_bytes(COUNT, &mut b);
+    let left = u32::from_le_bytes(b);
+    assert!(
+        left > 99_000,
+        "the interrupt came with {left} loop iterations left"
+    );
+}

@@ -183,6 +183,9 @@ impl Cpu {
             if !self.bus.at(self.icount + self.idle_ns).msr_write(i, v) {
                 return Err(Fault::GP0);
             }
+            // As after I/O and MMIO: the write may have raised an interrupt (an EOI exposing
+            // the next one, a self-IPI, a deadline already past) or moved a timer deadline.
+            self.sync_bus();
             if i == index::APIC_BASE {
                 // Kept here too: CPUID's APIC flag follows IA32_APIC_BASE.EN.
                 self.msr.apic_base = v;

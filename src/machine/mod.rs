@@ -223,7 +223,10 @@ impl Machine {
                     if !self.cpu.flags.has(crate::cpu::flags::bit::IF) && !self.cpu.nmi_pending {
                         return Exit::Halted;
                     }
-                    // Nothing to do until the next timer: skip virtual time to it.
+                    // Nothing to do until the next timer: skip virtual time to it. The guest
+                    // may have armed a timer during the slice without cutting it short (its
+                    // deadline lay beyond the slice's end): take the deadlines afresh.
+                    self.board.tick(self.now(), &mut self.clock);
                     match self.clock.earliest() {
                         Some(d) => {
                             if self.config.realtime {
