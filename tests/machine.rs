@@ -271,3 +271,54 @@ fn an_interrupt_raised_by_an_apic_msr_write_is_taken_at_once() {
         "the interrupt came with {left} loop iterations left"
     );
 }
+
+#[test]
+fn linux_quick_pit_calibration_sees_counter_2_step_down() {
+    // Linux's quick_pit_calibrate (arch/x86/kernel/tsc.c): counter 2 in mode 0 from 0xFFFF
+    // with its gate high, one read of the count to let the counter load on the next clock
+    // edge, then pit_expect_msb(): loop while the MSB holds 0xFF, then 0xFE, each loop more
+    // than five times. On hardware a read of the 8254 is a bus cycle of about a microsecond,
+    // longer than the 838-ns PIT clock, which the first read relies on.
+    let mut m = machine(
+        |a| {
+            a.in_(al, 0x61)?;
+            a.and(al, !2i32)?;
+            a.or(al, 1)?;
+            a.out(0x61, al)?;
+            outb(a, 0x43, 0xB0)?;
+            outb(a, 0x42, 0xFF)?;
+            outb(a, 0x42, 0xFF)?;
+            a.in_(al, 0x42)?;
+            a.in_(al, 0x42)?;
+            for (msb, slot) in [(0xFFu32, 0u64), (0xFE, 4)] {
+                let mut again = a.create_label();
+                let mut done = a.create_label();
+                a.xor(ecx, ecx)?;
+                a.set_label(&mut again)?;
+                a.in_(al, 0x42)?;
+                a.in_(al, 0x42)?;
+                a.cmp(al, msb)?;
+                a.jne(done)?;
+                a.inc(ecx)?;
+                a.cmp(ecx, 50_000)?;
+                a.jb(again)?;
+                a.set_label(&mut done)?;
+                a.mov(dword_ptr(COUNT + slot), ecx)?;
+            }
+            outb(a, 0xF4, 0)
+        },
+        None,
+    );
+    let mut host = Recorder::default();
+    assert_eq!(m.run(&mut host), Exit::DebugExit(1));
+    let mut b = [0u8; 8];
+    m.cpu.mem.read_bytes(COUNT, &mut b);
+    let loops = [
+        u32::from_le_bytes(b[..4].try_into().unwrap()),
+        u32::from_le_bytes(b[4..].try_into().unwrap()),
+    ];
+    assert!(
+        loops.iter().all(|&n| n > 5 && n < 50_000),
+        "loops per MSB value: {loops:?}"
+    );
+}
