@@ -60,9 +60,12 @@ enum Conformance {
     },
     /// Runs random user-mode instruction sequences natively and in vx86 and compares them.
     HostDiff {
-        /// Number of sequences.
+        /// Number of sequences of each family.
         #[arg(long, default_value_t = 10_000)]
         count: u64,
+        /// The instruction families: int, x87, sse or all.
+        #[arg(long, default_value = "all")]
+        family: String,
         /// Random seed (a fresh one is chosen and printed when absent).
         #[arg(long)]
         seed: Option<u64>,
@@ -224,9 +227,16 @@ fn main() -> ExitCode {
             };
             vx86::conformance::sst::main(&dir, model, filter.as_deref())
         }
-        Command::Conformance(Conformance::HostDiff { count, seed }) => {
-            vx86::conformance::hostdiff::main(count, seed)
-        }
+        Command::Conformance(Conformance::HostDiff {
+            count,
+            family,
+            seed,
+        }) => match vx86::conformance::hostdiff::Family::parse(&family) {
+            Some(families) => vx86::conformance::hostdiff::main(count, seed, &families),
+            None => Err(vx86::Error::Host(format!(
+                "unknown host-diff family {family:?} (int, x87, sse or all)"
+            ))),
+        },
         Command::Bench { filter, repeat } if filter.as_deref() == Some("linux") => {
             vx86::linux_guest::bench(repeat)
         }

@@ -464,7 +464,7 @@ fn cpuid_as_the_guest_sees_it() {
     assert_ne!(r(reg::R14) & 1 << 11, 0, "SYSCALL, reported in 64-bit mode");
     assert_eq!(r(reg::RAX), 0x0006_06A6);
     assert_ne!(r(reg::RCX) & 1 << 31, 0, "hypervisor bit");
-    assert_eq!(r(reg::RDX) & 1, 0, "no x87 yet");
+    assert_eq!(r(reg::RDX) & 1, 1, "x87 FPU on chip");
 }
 
 /// The same walk as `mode_walk_from_real_to_64_bit_and_back`, with the guest's own far jumps

@@ -1,7 +1,8 @@
-//! Differential testing against the host CPU: random sequences of user-mode integer
-//! instructions run natively (in a forked child, on x86-64 Linux hosts) and in vx86 (a `Cpu`
-//! in IA-32e mode at CPL 3), and the registers, flags, scratch memory and exceptions are
-//! compared. Three quarters of the sequences are 64-bit code; the rest run as 32-bit code in
+//! Differential testing against the host CPU: random sequences of user-mode instructions run
+//! natively (in a forked child, on x86-64 Linux hosts) and in vx86 (a `Cpu` in IA-32e mode at
+//! CPL 3), and the registers, flags, scratch memory and exceptions are compared. Sequences
+//! come in families ([`Family`]): integer instructions, and x87 instructions ([`x87`]), whose
+//! runs also load and compare the x87 state (FXRSTOR/FXSAVE images on the host). Three quarters of the sequences are 64-bit code; the rest run as 32-bit code in
 //! compatibility mode, which adds the instructions 64-bit mode lacks (BCD, PUSHA/POPA, BOUND,
 //! ARPL, INTO, the one-byte INC/DEC) and 32-bit stack and string semantics.
 //!
@@ -26,6 +27,7 @@ pub mod emu;
 pub mod gen;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub mod native;
+pub mod x87;
 
 use iced_x86::Instruction;
 
@@ -56,6 +58,54 @@ pub const USER_DATA: u16 = 0x2B;
 pub const USER_CODE64: u16 = 0x33;
 /// Sequences per batch (one forked host child runs a batch).
 pub const BATCH: usize = 256;
+/// Bytes of an FXSAVE image: the x87 and SSE state a case starts from and ends with.
+pub const FX_LEN: usize = 512;
+/// MXCSR as the host and vx86 start every case (all exceptions masked, round to nearest).
+pub const MXCSR_DEFAULT: u32 = 0x1F80;
+
+/// A family of instruction sequences, generated and counted separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// General-purpose integer instructions.
+    Int,
+    /// x87 FPU instructions (with the x87 state loaded and compared).
+    X87,
+    /// SSE instructions (not generated on this branch).
+    Sse,
+}
+
+impl Family {
+    /// The family's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Int => "int",
+            Family::X87 => "x87",
+            Family::Sse => "sse",
+        }
+    }
+
+    /// The families run for a command-line choice: `int`, `x87`, `sse` or `all`.
+    pub fn parse(s: &str) -> Option<Vec<Family>> {
+        Some(match s {
+            "int" => vec![Family::Int],
+            "x87" => vec![Family::X87],
+            "sse" => vec![Family::Sse],
+            "all" => vec![Family::Int, Family::X87],
+            _ => return None,
+        })
+    }
+}
+
+/// The FXSAVE image of the state after FNINIT, with MXCSR at its default: what the
+/// integer family starts from.
+pub fn default_fx() -> Box<[u8; FX_LEN]> {
+    let mut fx = Box::new([0u8; FX_LEN]);
+    fx[0..2].copy_from_slice(&0x037Fu16.to_le_bytes());
+    fx[24..28].copy_from_slice(&MXCSR_DEFAULT.to_le_bytes());
+    fx[28..32].copy_from_slice(&0xFFFFu32.to_le_bytes());
+    fx
+}
+
 /// Where the test region lies: the same linear addresses on the host and in vx86.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -109,6 +159,17 @@ pub struct Case {
     /// Register bits the vendors define differently, per position as `undefined` (bit n of
     /// entry r: bit n of register r); they are not compared.
     pub vendor_bits: Vec<[u64; 16]>,
+    /// The family the case belongs to.
+    pub family: Family,
+    /// The x87 and SSE state on entry, as an FXSAVE image (64-bit layout).
+    pub fx: Box<[u8; FX_LEN]>,
+    /// x87 status-word bits left undefined before instruction `k` (as `undefined`).
+    pub sw_undefined: Vec<u16>,
+    /// The sequence ends in a transcendental instruction whose last bit (and C1) the
+    /// implementations may round differently (SDM Vol. 1 8.3.10: within one ulp).
+    pub last_bit: bool,
+    /// Buffer bytes not compared (the pointer fields of stored x87 environments).
+    pub mem_ignore: Vec<std::ops::Range<usize>>,
 }
 
 /// An exception that stopped the sequence.
@@ -147,6 +208,8 @@ pub struct Outcome {
     pub rflags: u64,
     /// The scratch buffer.
     pub mem: Box<[u8; BUF_LEN]>,
+    /// The x87 and SSE state, as an FXSAVE image.
+    pub fx: Box<[u8; FX_LEN]>,
     /// How it ended.
     pub event: Event,
 }
@@ -158,6 +221,7 @@ impl Outcome {
             regs: case.regs,
             rflags: case.rflags,
             mem: case.mem.clone(),
+            fx: case.fx.clone(),
             event: Event::Failed(why),
         }
     }
@@ -177,9 +241,9 @@ pub fn supported() -> bool {
     cfg!(all(target_arch = "x86_64", target_os = "linux"))
 }
 
-/// Runs `count` random sequences natively and in vx86; prints the seed first and
-/// `N passed, M failed` last; returns the exit status (0 iff nothing failed).
-pub fn main(count: u64, seed: Option<u64>) -> Result<u8, Error> {
+/// Runs `count` random sequences of each family natively and in vx86; prints the seed first
+/// and `N passed, M failed` last; returns the exit status (0 iff nothing failed).
+pub fn main(count: u64, seed: Option<u64>, families: &[Family]) -> Result<u8, Error> {
     if !supported() {
         println!("host-diff: unsupported on this host (it needs an x86-64 Linux host)");
         return Err(Error::Host(
@@ -187,8 +251,16 @@ pub fn main(count: u64, seed: Option<u64>) -> Result<u8, Error> {
         ));
     }
     let seed = seed.unwrap_or_else(time_seed);
-    let summary = run(count, seed)?;
-    Ok(if summary.failed == 0 { 0 } else { 1 })
+    let mut failed = 0;
+    for &f in families {
+        if f == Family::Sse {
+            return Err(Error::Host(
+                "host-diff: the sse family is not generated by this build".into(),
+            ));
+        }
+        failed += run_family(count, seed, f)?.failed;
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
 }
 
 /// A fresh seed from the clock and the process id.
@@ -200,17 +272,22 @@ fn time_seed() -> u64 {
     gen::mix(t ^ (std::process::id() as u64) << 32)
 }
 
-/// Runs `count` sequences from `seed` on all cores and prints the seed, sparse progress, the
-/// first mismatch reports, a per-mnemonic failure table and the closing
+/// Runs `count` integer sequences from `seed` on all cores and prints the seed, sparse
+/// progress, the first mismatch reports, a per-mnemonic failure table and the closing
 /// `N passed, M failed` line. Fails on hosts other than x86-64 Linux.
 pub fn run(count: u64, seed: u64) -> Result<Summary, Error> {
+    run_family(count, seed, Family::Int)
+}
+
+/// [`run`] for the sequences of `family`.
+pub fn run_family(count: u64, seed: u64, family: Family) -> Result<Summary, Error> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
-        driver::run(count, seed)
+        driver::run(count, seed, family)
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
-        let _ = (count, seed);
+        let _ = (count, seed, family);
         Err(Error::Host(
             "host-diff runs only on x86-64 Linux hosts".into(),
         ))

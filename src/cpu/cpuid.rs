@@ -4,7 +4,7 @@
 //! "vx86". It claims exactly what vx86 implements: the feature flags are named constants
 //! ([`Feature`]) gathered in one table ([`CLAIMED`]), so that the rest of the emulator asks
 //! [`features()`] instead of repeating bit numbers, and CR4/EFER reserved bits follow from it.
-//! Not claimed (yet): x87, MMX, SSE*, FXSR, XSAVE, AVX, the local APIC, machine checks,
+//! Not claimed (yet): MMX, SSE*, FXSR, XSAVE, AVX, the local APIC, machine checks,
 //! MONITOR/MWAIT, RDRAND/RDSEED and VME (whose PUSHF/POPF/INT/IRET rules live elsewhere).
 
 use super::state::{Cr4, Efer, Mode};
@@ -211,6 +211,7 @@ features! {
 
 /// Every feature vx86 claims, and nothing else.
 pub const CLAIMED: &[Feature] = &[
+    Feature::FPU,
     Feature::DE,
     Feature::PSE,
     Feature::TSC,
@@ -517,6 +518,7 @@ mod tests {
         assert_eq!(b >> 24, 0, "initial APIC ID");
         assert_ne!(cx & 1 << 31, 0, "hypervisor present");
         for f in [
+            Feature::FPU,
             Feature::TSC,
             Feature::MSR,
             Feature::PAE,
@@ -541,7 +543,6 @@ mod tests {
     fn nothing_unimplemented_is_claimed() {
         let f = features();
         for x in [
-            Feature::FPU,
             Feature::VME,
             Feature::MCE,
             Feature::APIC,
@@ -573,7 +574,7 @@ mod tests {
         }
         let c = cpu();
         let [_, _, cx, d] = query(&c, 1, 0);
-        assert_eq!(d & 0x0780_0001, 0, "no FPU, MMX, FXSR, SSE, SSE2");
+        assert_eq!(d & 0x0780_0000, 0, "no MMX, FXSR, SSE, SSE2");
         assert_eq!(
             cx & (1 << 26 | 1 << 27 | 1 << 28 | 1 << 30),
             0,
@@ -732,6 +733,7 @@ mod tests {
 
     /// Evidence for the features whose instructions this branch's groups implement.
     const EVIDENCE: &[(Feature, Evidence)] = &[
+        (Feature::FPU, Ins(32, &[0xD9, 0xE8], Mn::Fld1)),
         (Feature::DE, Cr4Bit(Cr4::DE)),
         (Feature::PSE, Cr4Bit(Cr4::PSE)),
         (Feature::TSC, Ins(32, &[0x0F, 0x31], Mn::Rdtsc)),

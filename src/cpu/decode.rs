@@ -224,6 +224,7 @@ enum Group {
     Io,
     FlagOps,
     Misc,
+    X87,
 }
 
 impl Group {
@@ -246,6 +247,7 @@ impl Group {
             Group::Io => io::decode,
             Group::FlagOps => flagops::decode,
             Group::Misc => misc::decode,
+            Group::X87 => x87::decode,
         }
     }
 }
@@ -497,6 +499,107 @@ fn group(m: M) -> Option<Group> {
         | M::Endbr64
         | M::Reservednop
         | M::Prefetchw => Misc,
+        M::Wait
+        | M::F2xm1
+        | M::Fabs
+        | M::Fadd
+        | M::Faddp
+        | M::Fbld
+        | M::Fbstp
+        | M::Fchs
+        | M::Fclex
+        | M::Fcmovb
+        | M::Fcmovbe
+        | M::Fcmove
+        | M::Fcmovnb
+        | M::Fcmovnbe
+        | M::Fcmovne
+        | M::Fcmovnu
+        | M::Fcmovu
+        | M::Fcom
+        | M::Fcomi
+        | M::Fcomip
+        | M::Fcomp
+        | M::Fcompp
+        | M::Fcos
+        | M::Fdecstp
+        | M::Fdisi
+        | M::Fdiv
+        | M::Fdivp
+        | M::Fdivr
+        | M::Fdivrp
+        | M::Feni
+        | M::Ffree
+        | M::Ffreep
+        | M::Fiadd
+        | M::Ficom
+        | M::Ficomp
+        | M::Fidiv
+        | M::Fidivr
+        | M::Fild
+        | M::Fimul
+        | M::Fincstp
+        | M::Finit
+        | M::Fist
+        | M::Fistp
+        | M::Fisttp
+        | M::Fisub
+        | M::Fisubr
+        | M::Fld
+        | M::Fld1
+        | M::Fldcw
+        | M::Fldenv
+        | M::Fldl2e
+        | M::Fldl2t
+        | M::Fldlg2
+        | M::Fldln2
+        | M::Fldpi
+        | M::Fldz
+        | M::Fmul
+        | M::Fmulp
+        | M::Fnclex
+        | M::Fndisi
+        | M::Fneni
+        | M::Fninit
+        | M::Fnop
+        | M::Fnsave
+        | M::Fnsetpm
+        | M::Fnstcw
+        | M::Fnstenv
+        | M::Fnstsw
+        | M::Fpatan
+        | M::Fprem
+        | M::Fprem1
+        | M::Fptan
+        | M::Frndint
+        | M::Frstor
+        | M::Fsave
+        | M::Fscale
+        | M::Fsetpm
+        | M::Fsin
+        | M::Fsincos
+        | M::Fsqrt
+        | M::Fst
+        | M::Fstcw
+        | M::Fstenv
+        | M::Fstp
+        | M::Fstpnce
+        | M::Fstsw
+        | M::Fsub
+        | M::Fsubp
+        | M::Fsubr
+        | M::Fsubrp
+        | M::Ftst
+        | M::Fucom
+        | M::Fucomi
+        | M::Fucomip
+        | M::Fucomp
+        | M::Fucompp
+        | M::Fxam
+        | M::Fxch
+        | M::Fxtract
+        | M::Fyl2x
+        | M::Fyl2xp1 => X87,
         _ => return None,
     })
 }
@@ -567,6 +670,8 @@ fn plain(ins: &Instruction) -> bool {
         | Group::Bmi
         | Group::Mov => true,
         Group::FlagOps | Group::Branch | Group::Misc => true,
+        // A frozen x87 instruction (FERR#) ends its block itself.
+        Group::X87 => true,
         Group::Stack => !matches!(ins.mnemonic(), M::Popf | M::Popfd | M::Popfq),
         Group::String => !matches!(
             ins.mnemonic(),

@@ -24,6 +24,7 @@ pub mod personality;
 pub mod run;
 pub mod segment;
 pub mod setup;
+pub mod softfloat;
 pub mod state;
 pub mod task;
 
@@ -137,6 +138,8 @@ pub struct Cpu {
     pub(crate) stop_requested: bool,
     /// Unimplemented instructions already reported on the host log.
     pub(crate) reported: std::collections::HashSet<u64>,
+    /// The x87 FPU.
+    pub fpu: exec::x87::Fpu,
 }
 
 impl Cpu {
@@ -188,6 +191,7 @@ impl Cpu {
             last_fault: None,
             stop_requested: false,
             reported: Default::default(),
+            fpu: exec::x87::Fpu::power_on(),
         };
         cpu.reset();
         cpu
@@ -235,6 +239,8 @@ impl Cpu {
         self.shadow = false;
         self.shutdown = false;
         self.delivering = None;
+        // SDM Vol. 3A Table 10-1: FCW 0040H, FTW 5555H (eight +0.0), everything else 0.
+        self.fpu = exec::x87::Fpu::power_on();
         if self.model == Model::I8086 {
             // The 8086 has no CR0 and keeps FLAGS bits 12-15 set.
             self.cr0 = Cr0::empty();

@@ -98,6 +98,11 @@ pub trait Host {
     fn serial_in(&mut self, port: usize) -> Vec<u8>;
     /// Whether the host wants the machine to stop (Ctrl-C).
     fn stop_requested(&mut self) -> bool;
+    /// Whether a person may type input at any moment (an interactive terminal): then a guest
+    /// that halts with nothing armed waits for input instead of ending the run.
+    fn interactive(&self) -> bool {
+        false
+    }
     /// Whether the host wants a new frame of the screen now (it decides its own rate).
     fn display_due(&mut self) -> bool {
         false
@@ -237,7 +242,7 @@ impl Machine {
                         }
                         None => {
                             // No timer can wake the CPU; only host input could.
-                            if !self.config.realtime {
+                            if !self.config.realtime && !host.interactive() {
                                 return Exit::Halted;
                             }
                             std::thread::sleep(std::time::Duration::from_millis(10));

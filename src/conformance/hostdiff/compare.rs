@@ -7,8 +7,9 @@ use std::fmt::Write;
 
 use iced_x86::{FastFormatter, Instruction};
 
-use super::{Case, Event, Exc, Outcome, BUF_LEN};
+use super::{Case, Event, Exc, Family, Outcome, BUF_LEN, FX_LEN};
 use crate::cpu::flags::bit;
+use crate::cpu::softfloat::F80;
 
 /// The RFLAGS bits compared (where the sequence defines them).
 pub const COMPARED_FLAGS: u64 = bit::ARITH | bit::DF;
@@ -65,6 +66,9 @@ pub fn diff(case: &Case, host: &Outcome, emu: &Outcome) -> Option<String> {
         ));
     }
     lines.extend(mem_diff(case, host, emu));
+    if case.family == Family::X87 {
+        lines.extend(x87_diff(case, host, emu, at));
+    }
     if lines.is_empty() {
         return None;
     }
@@ -90,6 +94,85 @@ fn event_diff(host: &Event, emu: &Event) -> Option<String> {
         (Event::Failed(_), _) | (_, Event::Failed(_)) => Some("a runner failed".to_string()),
         _ => Some("the sequences ended differently".to_string()),
     }
+}
+
+/// The distance of two 80-bit values in units in the last place (`u64::MAX` across signs,
+/// infinities and NaNs unless equal).
+pub fn ulps(a: F80, b: F80) -> u64 {
+    if a == b {
+        return 0;
+    }
+    if a.sign() != b.sign() || a.exp() == 0x7FFF || b.exp() == 0x7FFF {
+        return u64::MAX;
+    }
+    let key = |x: F80| ((x.exp() as u128) << 63) + (x.m as u128 & !(1 << 63));
+    key(a).abs_diff(key(b)).min(u64::MAX as u128) as u64
+}
+
+/// The x87 state in an FXSAVE image: FCW, FSW, the abridged tag byte and ST0–ST7.
+fn x87_of(fx: &[u8; FX_LEN]) -> (u16, u16, u8, [F80; 8]) {
+    let mut st = [F80::ZERO; 8];
+    for (i, r) in st.iter_mut().enumerate() {
+        let mut b = [0u8; 10];
+        b.copy_from_slice(&fx[32 + 16 * i..42 + 16 * i]);
+        *r = F80::from_bytes(b);
+    }
+    (
+        u16::from_le_bytes([fx[0], fx[1]]),
+        u16::from_le_bytes([fx[2], fx[3]]),
+        fx[4],
+        st,
+    )
+}
+
+/// The differences in the x87 state: the control word, the status word less the bits the
+/// sequence left undefined before instruction `at`, the tags and the eight registers at 80
+/// bits. The instruction and data pointers and the opcode are not compared (the vendors
+/// store them differently: AMD only with an exception pending). After a transcendental
+/// instruction ([`Case::last_bit`]) registers may differ in the last bit and C1 is not
+/// compared.
+fn x87_diff(case: &Case, host: &Outcome, emu: &Outcome, at: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let (hcw, hsw, htw, hst) = x87_of(&host.fx);
+    let (ecw, esw, etw, est) = x87_of(&emu.fx);
+    if hcw != ecw {
+        lines.push(format!("   fcw: host {hcw:#06x}  vx86 {ecw:#06x}"));
+    }
+    let mut undefined = case.sw_undefined.get(at).copied().unwrap_or(0);
+    if case.last_bit {
+        undefined |= 1 << 9;
+    }
+    if (hsw ^ esw) & !undefined != 0 {
+        lines.push(format!(
+            "   fsw: host {hsw:#06x}  vx86 {esw:#06x}  (undefined {undefined:#06x})"
+        ));
+    }
+    if htw != etw {
+        lines.push(format!(
+            "   ftw: host {htw:#04x}  vx86 {etw:#04x} (abridged)"
+        ));
+    }
+    for i in 0..8 {
+        let tolerance = if case.last_bit { 1 } else { 0 };
+        if ulps(hst[i], est[i]) > tolerance {
+            lines.push(format!(
+                "   st{i}: host {:04x}:{:016x}  vx86 {:04x}:{:016x}",
+                hst[i].se, hst[i].m, est[i].se, est[i].m
+            ));
+        }
+    }
+    lines
+}
+
+/// Whether a case that passed did so only thanks to the last-bit tolerance of
+/// [`Case::last_bit`] (its registers or C1 differ from the host's).
+pub fn within_last_bit(case: &Case, host: &Outcome, emu: &Outcome) -> bool {
+    if !case.last_bit {
+        return false;
+    }
+    let (_, hsw, _, hst) = x87_of(&host.fx);
+    let (_, esw, _, est) = x87_of(&emu.fx);
+    hst != est || (hsw ^ esw) & (1 << 9) != 0
 }
 
 /// Names of the RFLAGS bits in `f`.
@@ -121,7 +204,7 @@ fn mem_diff(case: &Case, host: &Outcome, emu: &Outcome) -> Vec<String> {
     let mut i = 0;
     let mut runs = 0;
     while i < BUF_LEN {
-        if host.mem[i] == emu.mem[i] {
+        if host.mem[i] == emu.mem[i] || case.mem_ignore.iter().any(|r| r.contains(&i)) {
             i += 1;
             continue;
         }
@@ -264,6 +347,16 @@ fn report(case: &Case, host: &Outcome, emu: &Outcome, lines: &[String]) -> Strin
             vendor.join(", ")
         );
     }
+    if case.family == Family::X87 {
+        let (cw, sw, tw, st) = x87_of(&case.fx);
+        let _ = writeln!(
+            s,
+            "  x87 in: fcw {cw:#06x} fsw {sw:#06x} ftw {tw:#04x} (abridged, by physical register)"
+        );
+        for (i, r) in st.iter().enumerate() {
+            let _ = writeln!(s, "          st{i} {:04x}:{:016x}", r.se, r.m);
+        }
+    }
     let _ = writeln!(s, "  host: {}", describe(case, &host.event));
     let _ = writeln!(s, "  vx86: {}", describe(case, &emu.event));
     for l in lines {
@@ -289,6 +382,11 @@ mod tests {
             mem: Box::new([0; BUF_LEN]),
             undefined: vec![0, bit::SF | bit::ZF | bit::AF | bit::PF],
             vendor_bits: vec![[0; 16], [0; 16]],
+            family: Family::Int,
+            fx: crate::conformance::hostdiff::default_fx(),
+            sw_undefined: vec![0, 0],
+            last_bit: false,
+            mem_ignore: Vec::new(),
         }
     }
 
@@ -297,6 +395,7 @@ mod tests {
             regs: c.regs,
             rflags: c.rflags,
             mem: c.mem.clone(),
+            fx: c.fx.clone(),
             event: Event::Completed,
         }
     }

@@ -6,7 +6,7 @@
 //! holds the saved RIP, RFLAGS and RSP (SDM Vol. 3A 6.14).
 
 use super::{
-    Case, Event, Exc, Layout, Outcome, BUF_LEN, GS_BASE, MAX_CODE, REGION_LEN, SEQ_OFFSET,
+    Case, Event, Exc, Layout, Outcome, BUF_LEN, FX_LEN, GS_BASE, MAX_CODE, REGION_LEN, SEQ_OFFSET,
 };
 use crate::cpu::segment::attr;
 use crate::cpu::setup::{descriptor, gdt};
@@ -53,6 +53,8 @@ pub struct Emu {
     bus: OpenBus,
     /// The user segment registers of 64-bit cases, and of 32-bit (compatibility-mode) ones.
     user_segs: [[Segment; 8]; 2],
+    /// The FXSAVE image the running case started from (its SSE part comes back unchanged).
+    fx_in: Box<[u8; FX_LEN]>,
 }
 
 impl Emu {
@@ -78,11 +80,13 @@ impl Emu {
             layout,
             bus: OpenBus,
             user_segs: [[Segment::default(); 8]; 2],
+            fx_in: super::default_fx(),
         };
         e.build_tables();
         e.build_idt_tss();
-        // Linux runs user code with CR0.AM and CR0.WP set.
-        e.cpu.cr0 |= Cr0::AM | Cr0::WP;
+        // Linux runs user code with CR0.AM and CR0.WP set, and CR0.NE and MP for the FPU.
+        e.cpu.cr0 |= Cr0::AM | Cr0::WP | Cr0::NE | Cr0::MP;
+        e.cpu.cr0 -= Cr0::EM | Cr0::TS;
         e.cpu.cr3 = TABLES;
         e.cpu.flush_tlb_all();
         let data = Segment::from_cache(
@@ -226,6 +230,8 @@ impl Emu {
         cpu.cr2 = 0;
         cpu.last_fault = None;
         cpu.gpr[..16].copy_from_slice(&case.regs);
+        cpu.fpu.fxrstor_x87(&case.fx[..], true);
+        self.fx_in = case.fx.clone();
         cpu.set_rip(seq);
         cpu.flags = Default::default();
         cpu.write_flags(case.rflags, u64::MAX);
@@ -297,10 +303,13 @@ impl Emu {
             let p = *phys as usize;
             mem[0x1000 * i..0x1000 * (i + 1)].copy_from_slice(&self.cpu.mem.ram()[p..p + 0x1000]);
         }
+        let mut fx = self.fx_in.clone();
+        self.cpu.fpu.fxsave_x87(&mut fx[..], true);
         Outcome {
             regs,
             rflags: self.cpu.rflags(),
             mem,
+            fx,
             event,
         }
     }
@@ -336,6 +345,11 @@ mod tests {
             mem: Box::new([0xAA; BUF_LEN]),
             undefined: vec![0; n + 1],
             vendor_bits: vec![[0; 16]; n + 1],
+            family: crate::conformance::hostdiff::Family::Int,
+            fx: crate::conformance::hostdiff::default_fx(),
+            sw_undefined: vec![0; n + 1],
+            last_bit: false,
+            mem_ignore: Vec::new(),
         }
     }
 

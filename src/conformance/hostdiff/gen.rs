@@ -791,8 +791,13 @@ impl Generator {
             regs: st.regs,
             rflags,
             mem,
+            sw_undefined: vec![0; st.undef_list.len()],
             undefined: st.undef_list,
             vendor_bits: st.vendor_list,
+            family: super::Family::Int,
+            fx: super::default_fx(),
+            last_bit: false,
+            mem_ignore: Vec::new(),
         }
     }
 

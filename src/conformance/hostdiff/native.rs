@@ -22,8 +22,8 @@ use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register};
 
 use super::gen::Features;
 use super::{
-    Case, Event, Exc, Layout, Outcome, BATCH, BUF_LEN, BUF_OFFSET, GS_BASE, GUARD_OFFSET, MAX_CODE,
-    REGION_LEN, USER_CODE32, USER_CODE64, USER_DATA,
+    Case, Event, Exc, Layout, Outcome, BATCH, BUF_LEN, BUF_OFFSET, FX_LEN, GS_BASE, GUARD_OFFSET,
+    MAX_CODE, REGION_LEN, USER_CODE32, USER_CODE64, USER_DATA,
 };
 use crate::Error;
 
@@ -38,6 +38,12 @@ const SLOT_CR2: usize = 21;
 const SLOT_RIP: usize = 22;
 /// The far pointer (offset, then selector) to the sequence in 32-bit code.
 const CTX_FAR: u64 = 24 * 8;
+/// The FXSAVE image a case starts from (16-byte aligned).
+const CTX_FX_IN: u64 = 0x400;
+/// The FXSAVE image a case ends with.
+const CTX_FX_OUT: u64 = 0x600;
+/// MXCSR for the host code after a case.
+const CTX_MXCSR: u64 = 0x800;
 /// Where the 32-bit-case prologue lies in the code page.
 const ENTRY32_OFFSET: u64 = 0;
 /// Where 32-bit cases come back to 64-bit code to store their registers.
@@ -166,6 +172,11 @@ fn prologue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
         abs(ctx + CTX_HOST_RSP),
         Register::RSP,
     )?);
+    // The case's x87 and SSE state (pending x87 exceptions included).
+    v.push(Instruction::with1(
+        Code::Fxrstor64_m512byte,
+        abs(ctx + CTX_FX_IN),
+    )?);
     v.push(Instruction::with1(Code::Push_rm64, abs(ctx + CTX_RFLAGS))?);
     v.push(Instruction::with(Code::Popfq));
     for (i, r) in GPRS.iter().enumerate() {
@@ -195,7 +206,10 @@ fn prologue32(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
 }
 
 /// Restores the host's stack, DF and callee-saved registers, and returns to the caller.
-fn restore(v: &mut Vec<Instruction>) -> Result<(), iced_x86::IcedError> {
+fn restore(v: &mut Vec<Instruction>, ctx: u64) -> Result<(), iced_x86::IcedError> {
+    // A fresh x87 (FNINIT does not wait: a pending exception stays behind) and MXCSR.
+    v.push(Instruction::with(Code::Fninit));
+    v.push(Instruction::with1(Code::Ldmxcsr_m32, abs(ctx + CTX_MXCSR))?);
     // Null DS and ES again, as a 64-bit process has them.
     v.push(Instruction::with2(
         Code::Xor_r32_rm32,
@@ -222,9 +236,13 @@ fn restore(v: &mut Vec<Instruction>) -> Result<(), iced_x86::IcedError> {
     Ok(())
 }
 
-/// Stores the sixteen GPRs and RFLAGS, then returns to the caller.
+/// Stores the x87 and SSE state, the sixteen GPRs and RFLAGS, then returns to the caller.
 fn epilogue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
-    let mut v = Vec::new();
+    // FXSAVE does not wait for pending x87 exceptions and changes no register or flag.
+    let mut v = vec![Instruction::with1(
+        Code::Fxsave64_m512byte,
+        abs(ctx + CTX_FX_OUT),
+    )?];
     for (i, r) in GPRS.iter().enumerate() {
         v.push(Instruction::with2(
             Code::Mov_rm64_r64,
@@ -239,7 +257,7 @@ fn epilogue(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
     )?);
     v.push(Instruction::with(Code::Pushfq));
     v.push(Instruction::with1(Code::Pop_rm64, abs(ctx + CTX_RFLAGS))?);
-    restore(&mut v)?;
+    restore(&mut v, ctx)?;
     Ok(v)
 }
 
@@ -250,7 +268,7 @@ fn recovery(ctx: u64) -> Result<Vec<Instruction>, iced_x86::IcedError> {
         Register::RSP,
         abs(ctx + CTX_HOST_RSP),
     )?];
-    restore(&mut v)?;
+    restore(&mut v, ctx)?;
     Ok(v)
 }
 
@@ -376,6 +394,8 @@ fn map_region() -> Result<Region, String> {
         }
         // SAFETY: the context page was made RW above; the far pointer is m16:32.
         unsafe {
+            let mxcsr = (layout.ctx() + CTX_MXCSR) as *mut u8;
+            std::ptr::copy_nonoverlapping(super::MXCSR_DEFAULT.to_le_bytes().as_ptr(), mxcsr, 4);
             let far = (layout.ctx() + CTX_FAR) as *mut u8;
             std::ptr::copy_nonoverlapping((layout.seq() as u32).to_le_bytes().as_ptr(), far, 4);
             std::ptr::copy_nonoverlapping(USER_CODE32.to_le_bytes().as_ptr(), far.add(4), 2);
@@ -410,6 +430,7 @@ struct HostCase {
     regs: [u64; 16],
     rflags: u64,
     mem: [u8; BUF_LEN],
+    fx: [u8; FX_LEN],
 }
 
 /// One result as the child writes it.
@@ -423,6 +444,7 @@ struct HostResult {
     cr2: u64,
     rip: u64,
     mem: [u8; BUF_LEN],
+    fx: [u8; FX_LEN],
 }
 
 /// The memory shared with the child: a batch of cases and their results.
@@ -486,6 +508,7 @@ impl Runner {
                 hc.regs = c.regs;
                 hc.rflags = c.rflags;
                 hc.mem.copy_from_slice(&c.mem[..]);
+                hc.fx.copy_from_slice(&c.fx[..]);
             }
             (*sh).n = cases.len();
         }
@@ -560,6 +583,7 @@ impl Runner {
                 regs: r.regs,
                 rflags: r.rflags,
                 mem: Box::new(r.mem),
+                fx: Box::new(r.fx),
                 event,
             });
         }
@@ -586,6 +610,11 @@ pub fn compat_works(region: &'static Region) -> Result<bool, Error> {
         mem: Box::new([0; BUF_LEN]),
         undefined: vec![0; 2],
         vendor_bits: vec![[0; 16]; 2],
+        family: super::Family::Int,
+        fx: super::default_fx(),
+        sw_undefined: vec![0; 2],
+        last_bit: false,
+        mem_ignore: Vec::new(),
     };
     let out = runner.run(std::slice::from_ref(&case))?;
     Ok(out[0].event == Event::Completed)
@@ -637,6 +666,14 @@ extern "C" fn on_signal(sig: libc::c_int, _info: *mut libc::siginfo_t, uc: *mut 
         write_volatile(ctx.add(SLOT_ERR), g[REG_ERR as usize] as u64);
         write_volatile(ctx.add(SLOT_CR2), g[REG_CR2 as usize] as u64);
         write_volatile(ctx.add(SLOT_RIP), rip);
+        // The x87 and SSE state at the fault, as the kernel saved it in the frame.
+        let fp = uc.uc_mcontext.fpregs as *const u8;
+        if !fp.is_null() {
+            let out = (ctx as *mut u8).add(CTX_FX_OUT as usize);
+            for k in 0..FX_LEN {
+                write_volatile(out.add(k), read_volatile(fp.add(k)));
+            }
+        }
         g[REG_RIP as usize] = (code + RECOVER_OFFSET) as i64;
         g[REG_RSP as usize] = read_volatile(ctx.add(17)) as i64;
         // Back to 64-bit code if the fault came from a 32-bit sequence (sigreturn loads CS
@@ -726,6 +763,10 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
         for r in 0..16 {
             write_volatile(ctx.add(r), (*c).regs[r]);
         }
+        let fx_in = (ctx as *mut u8).add(CTX_FX_IN as usize);
+        for k in 0..FX_LEN {
+            write_volatile(fx_in.add(k), (*c).fx[k]);
+        }
         write_volatile(ctx.add(16), (*c).rflags);
         write_volatile(ctx.add(SLOT_SIGNO), 0);
         entry();
@@ -742,6 +783,10 @@ unsafe fn child(sh: *mut Shared, start: usize, region: &Region) -> ! {
         let out = (*res).mem.as_mut_ptr() as *mut [u8; 8];
         for k in 0..BUF_LEN / 8 {
             *out.add(k) = read_volatile(buf.add(k)).to_le_bytes();
+        }
+        let fx_out = (ctx as *const u8).add(CTX_FX_OUT as usize);
+        for k in 0..FX_LEN {
+            (*res).fx[k] = read_volatile(fx_out.add(k));
         }
         (*sh).done.store(i + 1, Ordering::SeqCst);
     }
@@ -774,6 +819,11 @@ mod tests {
             mem: Box::new([0x55; BUF_LEN]),
             undefined: vec![0; n + 1],
             vendor_bits: vec![[0; 16]; n + 1],
+            family: crate::conformance::hostdiff::Family::Int,
+            fx: crate::conformance::hostdiff::default_fx(),
+            sw_undefined: vec![0; n + 1],
+            last_bit: false,
+            mem_ignore: Vec::new(),
         }
     }
 
@@ -781,9 +831,55 @@ mod tests {
     fn the_trampoline_encodes_absolute_operands_without_rip() {
         let bytes = encode_all(epilogue(0x5000_3000)).unwrap();
         let mut d = iced_x86::Decoder::with_ip(64, &bytes, 0, iced_x86::DecoderOptions::NONE);
+        // FXSAVE64 of the x87 and SSE state, then the first GPR store.
+        let fxsave = d.decode();
+        assert_eq!(fxsave.code(), Code::Fxsave64_m512byte);
+        assert_eq!(fxsave.memory_base(), Register::None);
+        assert_eq!(fxsave.memory_displacement64(), 0x5000_3000 + CTX_FX_OUT);
         let first = d.decode();
         assert_eq!(first.memory_base(), Register::None);
         assert_eq!(first.memory_displacement64(), 0x5000_3000);
+    }
+
+    #[test]
+    fn the_x87_state_travels_in_and_out_of_a_native_run() {
+        let region = region().unwrap();
+        let l = region.layout;
+        let mut runner = Runner::new(region).unwrap();
+        let mut regs = [0u64; 16];
+        regs[4] = l.buf() + 0x800;
+        // fld1; faddp st(1) with ST0 = 2: 3 in ST0 of the image coming back.
+        let mut c = case(&[0xD9, 0xE8, 0xDE, 0xC1], regs);
+        c.family = crate::conformance::hostdiff::Family::X87;
+        c.fx[2..4].copy_from_slice(&(7u16 << 11).to_le_bytes());
+        c.fx[4] = 0x80;
+        c.fx[32..42].copy_from_slice(
+            &crate::cpu::softfloat::F80 {
+                se: 0x4000,
+                m: 1 << 63,
+            }
+            .to_bytes(),
+        );
+        // fdivr st(0), st(0) of 0 / 0 with #IA unmasked, then fld1: #MF at the FLD1.
+        let mut z = case(&[0xD8, 0xF8, 0xD9, 0xE8], regs);
+        z.fx[0..2].copy_from_slice(&0x037Eu16.to_le_bytes());
+        z.fx[4] = 0x01;
+        let out = runner.run(&[c, z]).unwrap();
+        assert_eq!(out[0].event, Event::Completed);
+        let st0 = crate::cpu::softfloat::F80::from_bytes(out[0].fx[32..42].try_into().unwrap());
+        assert_eq!(
+            st0,
+            crate::cpu::softfloat::F80 {
+                se: 0x4000,
+                m: 0xC000_0000_0000_0000
+            }
+        );
+        let Event::Exception(e) = &out[1].event else {
+            panic!("{:?}", out[1].event)
+        };
+        assert_eq!((e.vector, e.rip), (Some(16), l.seq() + 2));
+        let fsw = u16::from_le_bytes([out[1].fx[2], out[1].fx[3]]);
+        assert_eq!(fsw & 0x80FF, 0x8081, "IE, ES and B at the #MF");
     }
 
     #[test]

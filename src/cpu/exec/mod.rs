@@ -17,6 +17,7 @@ pub mod shift;
 pub mod stack;
 pub mod string;
 pub mod system;
+pub mod x87;
 
 /// The result every handler returns.
 pub type R = Result<(), crate::cpu::Fault>;
