@@ -189,6 +189,8 @@ features! {
     LA57 = Leaf7Ecx, 16;
     /// RDPID.
     RDPID = Leaf7Ecx, 22;
+    /// IA32_ARCH_CAPABILITIES.
+    ARCH_CAPABILITIES = Leaf7Edx, 29;
     /// LAHF/SAHF in 64-bit mode.
     LAHF_LM = Ext1Ecx, 0;
     /// LZCNT (Intel calls it LZCNT, AMD ABM).
@@ -238,6 +240,7 @@ pub const CLAIMED: &[Feature] = &[
     Feature::SMAP,
     Feature::UMIP,
     Feature::RDPID,
+    Feature::ARCH_CAPABILITIES,
     Feature::LAHF_LM,
     Feature::LZCNT,
     Feature::PREFETCHW,
@@ -591,7 +594,7 @@ mod tests {
         let want = 1 | 1 << 3 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 19 | 1 << 20;
         assert_eq!(b, want, "FSGSBASE BMI1 SMEP BMI2 INVPCID ADX SMAP");
         assert_eq!(cx, 1 << 2 | 1 << 22, "UMIP RDPID");
-        assert_eq!(d, 0);
+        assert_eq!(d, 1 << 29, "ARCH_CAPABILITIES");
         assert_eq!(query(&c, 7, 1), [0; 4]);
     }
 
@@ -768,6 +771,7 @@ mod tests {
             Feature::RDPID,
             Ins(32, &[0xF3, 0x0F, 0xC7, 0xF8], Mn::Rdpid),
         ),
+        (Feature::ARCH_CAPABILITIES, Msr(0x10A)),
         (Feature::LAHF_LM, Ins(64, &[0x9F], Mn::Lahf)),
         (
             Feature::PREFETCHW,

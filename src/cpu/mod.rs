@@ -231,6 +231,7 @@ impl Cpu {
         self.msr = Msrs {
             pat: 0x0007_0406_0007_0406,
             apic_base: 0xFEE0_0900,
+            misc_enable: msr::MISC_ENABLE_RESET,
             ..Msrs::default()
         };
         self.halted = false;
