@@ -265,6 +265,43 @@ pub fn rep_string(name: &'static str, long: bool, fill: bool, width: u32, bytes:
     }
 }
 
+/// SSE: `n` iterations of a 16-byte copy through XMM0 (unaligned load, aligned store), a
+/// byte compare with its mask (the core of strlen/memchr), an integer add and a packed
+/// single multiply-add, cycling through one 4-KiB page at [`DATA`] (eleven instructions);
+/// three setup instructions set CR4.OSFXSR and OSXMMEXCPT first.
+pub fn sse(long: bool, n: u32) -> Workload {
+    let mut c = vec![0x0F, 0x20, 0xE0]; // mov eax, cr4
+    c.extend_from_slice(&[0x0D, 0x00, 0x06, 0, 0]); // or eax, 0x600
+    c.extend_from_slice(&[0x0F, 0x22, 0xE0]); // mov cr4, eax
+    c.push(0xB9); // mov ecx, n
+    c.extend_from_slice(&n.to_le_bytes());
+    c.push(0xBE); // mov esi, DATA
+    c.extend_from_slice(&(DATA as u32).to_le_bytes());
+    c.extend_from_slice(&[0x66, 0x0F, 0xEF, 0xFF]); // pxor xmm7, xmm7
+    let l = c.len();
+    c.extend_from_slice(&[0xF3, 0x0F, 0x6F, 0x06]); // l: movdqu xmm0, [esi]
+    c.extend_from_slice(&[0x66, 0x0F, 0x7F, 0x86, 0x00, 0x10, 0, 0]); // movdqa [esi+0x1000], xmm0
+    c.extend_from_slice(&[0x66, 0x0F, 0x74, 0xC7]); // pcmpeqb xmm0, xmm7
+    c.extend_from_slice(&[0x66, 0x0F, 0xD7, 0xC0]); // pmovmskb eax, xmm0
+    c.extend_from_slice(&[0x66, 0x0F, 0xFE, 0xC8]); // paddd xmm1, xmm0
+    c.extend_from_slice(&[0x0F, 0x59, 0xD3]); // mulps xmm2, xmm3
+    c.extend_from_slice(&[0x0F, 0x58, 0xE2]); // addps xmm4, xmm2
+    c.extend_from_slice(&[0x83, 0xC6, 0x10]); // add esi, 16
+    c.extend_from_slice(&[0x81, 0xE6]); // and esi, DATA | 0xFF0
+    c.extend_from_slice(&(DATA as u32 | 0xFF0).to_le_bytes());
+    c.extend_from_slice(&[0xFF, 0xC9]); // dec ecx
+    let back = l as i64 - (c.len() as i64 + 2);
+    c.extend_from_slice(&[0x75, back as i8 as u8]); // jnz l
+    c.push(0xF4); // hlt
+    Workload {
+        name: if long { "sse64" } else { "sse32" },
+        code: c,
+        long,
+        small_pages: false,
+        instructions: 6 + 11 * n as u64,
+    }
+}
+
 /// Every workload, as the benches run them.
 pub fn all() -> Vec<Workload> {
     let mut v = Vec::new();
@@ -273,6 +310,7 @@ pub fn all() -> Vec<Workload> {
         v.push(paging(long, 8));
         v.push(calls(long, 500_000));
         v.push(branchy(long, 500_000));
+        v.push(sse(long, 500_000));
     }
     const MB4: u32 = 4 << 20;
     v.push(rep_string("rep_movsb32", false, false, 1, MB4));

@@ -31,3 +31,17 @@ fn random_x87_sequences_match_the_host_fpu() {
         "vx86's x87 differs from the host FPU (reports above)"
     );
 }
+
+#[test]
+fn random_sse_sequences_match_the_host_cpu() {
+    if !hostdiff::supported() {
+        println!("SKIPPED: host-diff needs an x86-64 Linux host to run instructions natively");
+        return;
+    }
+    let summary = hostdiff::run_family(4000, 3, hostdiff::Family::Sse).expect("host-diff runs");
+    assert_eq!(summary.passed + summary.failed, 4000);
+    assert_eq!(
+        summary.failed, 0,
+        "vx86's SSE differs from the host CPU (reports above)"
+    );
+}

@@ -4,8 +4,8 @@
 //! "vx86". It claims exactly what vx86 implements: the feature flags are named constants
 //! ([`Feature`]) gathered in one table ([`CLAIMED`]), so that the rest of the emulator asks
 //! [`features()`] instead of repeating bit numbers, and CR4/EFER reserved bits follow from it.
-//! Not claimed (yet): MMX, SSE*, FXSR, XSAVE, AVX, the local APIC, machine checks,
-//! MONITOR/MWAIT, RDRAND/RDSEED and VME (whose PUSHF/POPF/INT/IRET rules live elsewhere).
+//! Not claimed (yet): MMX, AVX, the local APIC, machine checks, MONITOR/MWAIT,
+//! RDRAND/RDSEED and VME (whose PUSHF/POPF/INT/IRET rules live elsewhere).
 
 use super::state::{Cr4, Efer, Mode};
 use super::Cpu;
@@ -129,6 +129,8 @@ features! {
     HTT = Leaf1Edx, 28;
     /// SSE3.
     SSE3 = Leaf1Ecx, 0;
+    /// PCLMULQDQ.
+    PCLMULQDQ = Leaf1Ecx, 1;
     /// MONITOR/MWAIT.
     MONITOR = Leaf1Ecx, 3;
     /// VMX.
@@ -183,6 +185,8 @@ features! {
     ADX = Leaf7Ebx, 19;
     /// Supervisor-mode access prevention (CR4.SMAP, CLAC/STAC).
     SMAP = Leaf7Ebx, 20;
+    /// CLFLUSHOPT.
+    CLFLUSHOPT = Leaf7Ebx, 23;
     /// User-mode instruction prevention (CR4.UMIP).
     UMIP = Leaf7Ecx, 2;
     /// 5-level paging (CR4.LA57).
@@ -226,6 +230,17 @@ pub const CLAIMED: &[Feature] = &[
     Feature::CMOV,
     Feature::PAT,
     Feature::PSE36,
+    Feature::CLFSH,
+    Feature::FXSR,
+    Feature::SSE,
+    Feature::SSE2,
+    Feature::SSE3,
+    Feature::PCLMULQDQ,
+    Feature::SSSE3,
+    Feature::SSE4_1,
+    Feature::SSE4_2,
+    Feature::XSAVE,
+    Feature::CLFLUSHOPT,
     Feature::CX16,
     Feature::PCID,
     Feature::MOVBE,
@@ -437,7 +452,8 @@ pub fn query(cpu: &Cpu, leaf: u32, subleaf: u32) -> [u32; 4] {
             1 => [0, 1, 2 << 8 | 1, 0],
             n => [0, 0, n & 0xFF, 0],
         },
-        3..=0xD if leaf <= max_basic => [0; 4],
+        0xD if leaf <= max_basic => xsave_leaf(cpu, subleaf),
+        3..=0xC if leaf <= max_basic => [0; 4],
         MAX_HYPERVISOR_LEAF => [
             MAX_HYPERVISOR_LEAF,
             text(HYPERVISOR, 0),
@@ -481,6 +497,29 @@ pub fn query(cpu: &Cpu, leaf: u32, subleaf: u32) -> [u32; 4] {
     }
 }
 
+/// The state components vx86 supports in XCR0: x87 (bit 0) and SSE (bit 1).
+pub const XCR0_SUPPORTED: u64 = 0b11;
+
+/// Bytes of the standard-format XSAVE area for those components: the 512-byte legacy region
+/// and the 64-byte header.
+pub const XSAVE_AREA: u32 = 576;
+
+/// Leaf 0xD, the processor extended state enumeration (SDM Vol. 1 13.2): sub-leaf 0 gives
+/// the supported XCR0 bits and the area sizes (which do not depend on XCR0 here: x87 and SSE
+/// live in the legacy region), sub-leaf 1 reports XSAVEOPT and no XSAVEC, XGETBV with
+/// ECX = 1 or XSAVES; the user components 0 and 1 have no sub-leaf of their own.
+fn xsave_leaf(cpu: &Cpu, subleaf: u32) -> [u32; 4] {
+    if !has(Feature::XSAVE) {
+        return [0; 4];
+    }
+    let _ = cpu;
+    match subleaf {
+        0 => [XCR0_SUPPORTED as u32, XSAVE_AREA, XSAVE_AREA, 0],
+        1 => [1, 0, 0, 0],
+        _ => [0; 4],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,7 +542,7 @@ mod tests {
     fn leaf_0_names_genuine_intel() {
         let c = cpu();
         let [max, b, cx, d] = query(&c, 0, 0);
-        assert_eq!(max, 0xB);
+        assert_eq!(max, 0xD);
         assert_eq!(string(&[b, d, cx]), "GenuineIntel");
     }
 
@@ -550,21 +589,12 @@ mod tests {
             Feature::MCE,
             Feature::APIC,
             Feature::MCA,
-            Feature::CLFSH,
             Feature::MMX,
-            Feature::FXSR,
-            Feature::SSE,
-            Feature::SSE2,
             Feature::HTT,
-            Feature::SSE3,
             Feature::MONITOR,
             Feature::VMX,
-            Feature::SSSE3,
-            Feature::SSE4_1,
-            Feature::SSE4_2,
             Feature::X2APIC,
             Feature::TSC_DEADLINE,
-            Feature::XSAVE,
             Feature::OSXSAVE,
             Feature::AVX,
             Feature::RDRAND,
@@ -577,11 +607,11 @@ mod tests {
         }
         let c = cpu();
         let [_, _, cx, d] = query(&c, 1, 0);
-        assert_eq!(d & 0x0780_0000, 0, "no MMX, FXSR, SSE, SSE2");
+        assert_eq!(d & 0x0080_0000, 0, "no MMX");
         assert_eq!(
-            cx & (1 << 26 | 1 << 27 | 1 << 28 | 1 << 30),
+            cx & (1 << 27 | 1 << 28 | 1 << 30),
             0,
-            "no XSAVE, OSXSAVE, AVX, RDRAND"
+            "no OSXSAVE (CR4 is clear), AVX, RDRAND"
         );
         assert_eq!(d & 1 << 9, 0, "no local APIC");
     }
@@ -591,8 +621,11 @@ mod tests {
         let c = cpu();
         let [a, b, cx, d] = query(&c, 7, 0);
         assert_eq!(a, 0, "one subleaf");
-        let want = 1 | 1 << 3 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 19 | 1 << 20;
-        assert_eq!(b, want, "FSGSBASE BMI1 SMEP BMI2 INVPCID ADX SMAP");
+        let want = 1 | 1 << 3 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 19 | 1 << 20 | 1 << 23;
+        assert_eq!(
+            b, want,
+            "FSGSBASE BMI1 SMEP BMI2 INVPCID ADX SMAP CLFLUSHOPT"
+        );
         assert_eq!(cx, 1 << 2 | 1 << 22, "UMIP RDPID");
         assert_eq!(d, 1 << 29, "ARCH_CAPABILITIES");
         assert_eq!(query(&c, 7, 1), [0; 4]);
@@ -655,7 +688,7 @@ mod tests {
     #[test]
     fn leaves_out_of_range_return_the_highest_basic_leaf() {
         let c = cpu();
-        let top = query(&c, 0xB, 5);
+        let top = query(&c, 0xD, 5);
         assert_eq!(query(&c, 0x20, 5), top);
         assert_eq!(query(&c, 0x8000_0009, 5), top);
         assert_eq!(query(&c, 0x4000_0001, 5), top);
@@ -694,20 +727,26 @@ mod tests {
             Cr4::PCIDE,
             Cr4::SMEP,
             Cr4::SMAP,
-        ] {
-            assert!(cr4.contains(b), "{b:?}");
-        }
-        for b in [
-            Cr4::VME,
-            Cr4::PVI,
-            Cr4::MCE,
             Cr4::OSFXSR,
             Cr4::OSXMMEXCPT,
             Cr4::OSXSAVE,
         ] {
+            assert!(cr4.contains(b), "{b:?}");
+        }
+        for b in [Cr4::VME, Cr4::PVI, Cr4::MCE] {
             assert!(!cr4.contains(b), "{b:?}");
         }
         assert_eq!(efer_valid(), Efer::SCE | Efer::LME | Efer::LMA | Efer::NXE);
+    }
+
+    #[test]
+    fn leaf_d_describes_the_x87_and_sse_state_components() {
+        let c = cpu();
+        assert_eq!(query(&c, 0xD, 0), [3, 576, 576, 0], "XCR0 bits, sizes");
+        assert_eq!(query(&c, 0xD, 1), [1, 0, 0, 0], "XSAVEOPT only");
+        assert_eq!(query(&c, 0xD, 2), [0; 4], "no AVX state");
+        assert_eq!(XCR0_SUPPORTED, crate::cpu::exec::sse::state::XCR0_SUPPORTED);
+        assert_eq!(XSAVE_AREA, crate::cpu::exec::sse::save::XSAVE_SIZE);
     }
 
     #[test]
@@ -791,6 +830,39 @@ mod tests {
         ),
     ];
 
+    /// Evidence for the SSE group's features (`exec::sse`).
+    const EVIDENCE_SSE: &[(Feature, Evidence)] = &[
+        (Feature::CLFSH, Ins(32, &[0x0F, 0xAE, 0x38], Mn::Clflush)),
+        (Feature::FXSR, Ins(64, &[0x0F, 0xAE, 0x00], Mn::Fxsave)),
+        (Feature::SSE, Ins(32, &[0x0F, 0x58, 0xC1], Mn::Addps)),
+        (Feature::SSE2, Ins(32, &[0x66, 0x0F, 0x58, 0xC1], Mn::Addpd)),
+        (
+            Feature::SSE3,
+            Ins(32, &[0xF2, 0x0F, 0x7C, 0xC1], Mn::Haddps),
+        ),
+        (
+            Feature::PCLMULQDQ,
+            Ins(32, &[0x66, 0x0F, 0x3A, 0x44, 0xC1, 0x00], Mn::Pclmulqdq),
+        ),
+        (
+            Feature::SSSE3,
+            Ins(32, &[0x66, 0x0F, 0x38, 0x00, 0xC1], Mn::Pshufb),
+        ),
+        (
+            Feature::SSE4_1,
+            Ins(32, &[0x66, 0x0F, 0x3A, 0x0B, 0xC1, 0x00], Mn::Roundsd),
+        ),
+        (
+            Feature::SSE4_2,
+            Ins(32, &[0x66, 0x0F, 0x3A, 0x63, 0xC1, 0x00], Mn::Pcmpistri),
+        ),
+        (Feature::XSAVE, Cr4Bit(Cr4::OSXSAVE)),
+        (
+            Feature::CLFLUSHOPT,
+            Ins(32, &[0x66, 0x0F, 0xAE, 0x38], Mn::Clflushopt),
+        ),
+    ];
+
     /// Evidence for the features whose instructions live in the integer groups (bit, bmi,
     /// mov) that another branch implements.
     const EVIDENCE_INTEGER: &[(Feature, Evidence)] = &[
@@ -870,14 +942,15 @@ mod tests {
             let n = EVIDENCE
                 .iter()
                 .chain(EVIDENCE_INTEGER)
+                .chain(EVIDENCE_SSE)
                 .filter(|(g, _)| g == f)
                 .count();
             assert_eq!(
                 n, 1,
-                "{f:?} needs exactly one entry in EVIDENCE or EVIDENCE_INTEGER"
+                "{f:?} needs exactly one entry in EVIDENCE, EVIDENCE_INTEGER or EVIDENCE_SSE"
             );
         }
-        for (f, _) in EVIDENCE.iter().chain(EVIDENCE_INTEGER) {
+        for (f, _) in EVIDENCE.iter().chain(EVIDENCE_INTEGER).chain(EVIDENCE_SSE) {
             assert!(has(*f), "{f:?} has evidence but is not claimed");
         }
     }
@@ -885,6 +958,13 @@ mod tests {
     #[test]
     fn claimed_system_features_are_implemented() {
         for (f, e) in EVIDENCE {
+            check(*f, e);
+        }
+    }
+
+    #[test]
+    fn claimed_sse_features_are_implemented() {
+        for (f, e) in EVIDENCE_SSE {
             check(*f, e);
         }
     }

@@ -91,6 +91,8 @@ pub struct Cpu {
     pub efer: Efer,
     /// XCR0 (extended-state enable mask).
     pub xcr0: u64,
+    /// The SSE registers: XMM0–XMM15 and MXCSR.
+    pub sse: exec::sse::SseState,
     /// The PAE page-directory-pointer table entries, loaded with CR3 in legacy PAE paging.
     pub pdpte: [u64; 4],
     /// The paging-structure cache for PAE and 4-level walks.
@@ -168,6 +170,7 @@ impl Cpu {
             cr8: 0,
             efer: Efer::empty(),
             xcr0: 1,
+            sse: Default::default(),
             pdpte: [0; 4],
             pde_cache: Box::new([Default::default(); mmu::paging::PDE_CACHE]),
             gdtr: TableReg::default(),
@@ -217,6 +220,8 @@ impl Cpu {
         self.cr8 = 0;
         self.efer = Efer::empty();
         self.xcr0 = 1;
+        // RESET clears the XMM registers and sets MXCSR to 0x1F80 (SDM Vol. 3A Table 10-1).
+        self.sse = Default::default();
         self.gdtr = TableReg {
             base: 0,
             limit: 0xFFFF,

@@ -1,4 +1,4 @@
-//! Comparing the host's outcome with vx86's: all sixteen GPRs, RFLAGS (the arithmetic flags
+//! Comparing the host's outcome with vx86's: all sixteen GPRs, XMM0–XMM15 and MXCSR, RFLAGS (the arithmetic flags
 //! and DF, less those the sequence left undefined), the scratch buffer and the exception
 //! (vector, saved RIP, error code where it is architectural, CR2 for #PF). A mismatch is
 //! reported as one block: the code, the inputs and both results.
@@ -65,6 +65,7 @@ pub fn diff(case: &Case, host: &Outcome, emu: &Outcome) -> Option<String> {
             flag_names(mask)
         ));
     }
+    lines.extend(sse_diff(host, emu));
     lines.extend(mem_diff(case, host, emu));
     if case.family == Family::X87 {
         lines.extend(x87_diff(case, host, emu, at));
@@ -73,6 +74,29 @@ pub fn diff(case: &Case, host: &Outcome, emu: &Outcome) -> Option<String> {
         return None;
     }
     Some(report(case, host, emu, &lines))
+}
+
+/// The differing XMM registers (all 128 bits) and MXCSR.
+fn sse_diff(host: &Outcome, emu: &Outcome) -> Vec<String> {
+    let ((hx, hm), (ex, em)) = (super::sse_of(&host.fx), super::sse_of(&emu.fx));
+    let mut lines = Vec::new();
+    for r in 0..16 {
+        if hx[r] != ex[r] {
+            lines.push(format!(
+                "{:>6}: host {:#034x}  vx86 {:#034x}",
+                format!("xmm{r}"),
+                hx[r],
+                ex[r]
+            ));
+        }
+    }
+    if hm != em {
+        lines.push(format!(
+            " mxcsr: host {hm:#06x}  vx86 {em:#06x}  (differ in {:#06x})",
+            hm ^ em
+        ));
+    }
+    lines
 }
 
 /// The difference between how the sequence ended on each side, if any.
@@ -346,6 +370,13 @@ fn report(case: &Case, host: &Outcome, emu: &Outcome, lines: &[String]) -> Strin
             "        vendor-specific bits, not compared: {}",
             vendor.join(", ")
         );
+    }
+    if case.family == Family::Sse {
+        let (xmm, mxcsr) = super::sse_of(&case.fx);
+        let _ = writeln!(s, "  sse in: mxcsr {mxcsr:#06x}");
+        for (r, x) in xmm.iter().enumerate() {
+            let _ = writeln!(s, "          xmm{r} {x:#034x}");
+        }
     }
     if case.family == Family::X87 {
         let (cw, sw, tw, st) = x87_of(&case.fx);

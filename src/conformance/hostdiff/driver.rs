@@ -56,9 +56,11 @@ pub fn run(count: u64, seed: u64, family: Family) -> Result<Summary, Error> {
         features.compat,
         crate::cpu::cpuid::has(crate::cpu::cpuid::Feature::SSE3),
     );
+    let sse_generator = gen::Generator::new(layout, features).sse();
     let make = |seed: u64, i: u64| match family {
         Family::X87 => x87_generator.case(seed, i),
-        _ => generator.case(seed, i),
+        Family::Sse => sse_generator.case(seed, i),
+        Family::Int => generator.case(seed, i),
     };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())

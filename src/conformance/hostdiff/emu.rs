@@ -10,7 +10,7 @@ use super::{
 };
 use crate::cpu::segment::attr;
 use crate::cpu::setup::{descriptor, gdt};
-use crate::cpu::state::{sreg, Cr0};
+use crate::cpu::state::{sreg, Cr0, Cr4};
 use crate::cpu::{Cpu, Model, OpenBus, Segment, TableReg};
 use crate::mem::PhysMem;
 use crate::Error;
@@ -84,9 +84,11 @@ impl Emu {
         };
         e.build_tables();
         e.build_idt_tss();
-        // Linux runs user code with CR0.AM and CR0.WP set, and CR0.NE and MP for the FPU.
+        // Linux runs user code with CR0.AM and CR0.WP set, CR0.NE and MP for the FPU, and
+        // CR4.OSFXSR and OSXMMEXCPT (SSE enabled, unmasked SIMD exceptions raise #XM).
         e.cpu.cr0 |= Cr0::AM | Cr0::WP | Cr0::NE | Cr0::MP;
         e.cpu.cr0 -= Cr0::EM | Cr0::TS;
+        e.cpu.cr4 |= Cr4::OSFXSR | Cr4::OSXMMEXCPT;
         e.cpu.cr3 = TABLES;
         e.cpu.flush_tlb_all();
         let data = Segment::from_cache(
@@ -231,6 +233,9 @@ impl Emu {
         cpu.last_fault = None;
         cpu.gpr[..16].copy_from_slice(&case.regs);
         cpu.fpu.fxrstor_x87(&case.fx[..], true);
+        let (xmm, mxcsr) = super::sse_of(&case.fx);
+        cpu.sse.xmm = xmm;
+        cpu.sse.mxcsr = mxcsr;
         self.fx_in = case.fx.clone();
         cpu.set_rip(seq);
         cpu.flags = Default::default();
@@ -305,6 +310,7 @@ impl Emu {
         }
         let mut fx = self.fx_in.clone();
         self.cpu.fpu.fxsave_x87(&mut fx[..], true);
+        super::set_sse(&mut fx, &self.cpu.sse.xmm, self.cpu.sse.mxcsr);
         Outcome {
             regs,
             rflags: self.cpu.rflags(),

@@ -24,7 +24,9 @@ use iced_x86::{
     RflagsBits,
 };
 
-use super::{Case, Layout, BUF_LEN, GS_BASE, MAX_CODE};
+use super::{Case, Family, Layout, BUF_LEN, GS_BASE, MAX_CODE};
+
+mod sse;
 use crate::cpu::flags::bit;
 
 /// The splitmix64 finalizer: spreads the bits of `x`.
@@ -113,6 +115,12 @@ pub struct Features {
     pub cx16: bool,
     /// LAHF/SAHF in 64-bit mode.
     pub lahf_lm: bool,
+    /// SSE, SSE2, SSE3, SSSE3, SSE4.1, SSE4.2 and CLFLUSH.
+    pub simd: bool,
+    /// PCLMULQDQ.
+    pub pclmulqdq: bool,
+    /// CLFLUSHOPT.
+    pub clflushopt: bool,
     /// The host is an Intel processor, whose behaviour vx86 models where the vendors differ
     /// (elsewhere those register bits are not compared, or the form is not generated).
     pub intel: bool,
@@ -132,6 +140,9 @@ impl Features {
             lzcnt: true,
             cx16: true,
             lahf_lm: true,
+            simd: true,
+            pclmulqdq: true,
+            clflushopt: true,
             intel: true,
             compat: true,
         }
@@ -158,6 +169,9 @@ impl Features {
             F::POPCNT => self.popcnt,
             F::LZCNT => self.lzcnt,
             F::CMPXCHG16B => self.cx16,
+            F::SSE | F::SSE2 | F::SSE3 | F::SSSE3 | F::SSE4_1 | F::SSE4_2 | F::CLFSH => self.simd,
+            F::PCLMULQDQ => self.pclmulqdq,
+            F::CLFLUSHOPT => self.clflushopt,
             _ => false,
         }
     }
@@ -562,6 +576,10 @@ pub struct Generator {
     compat: bool,
     /// The instruction groups for 64-bit and for 32-bit code.
     tables: [Table; 2],
+    /// Whether the sequences are of the SSE family (see [`Generator::sse`]).
+    sse: bool,
+    /// The SSE-family instruction groups for 64-bit and for 32-bit code.
+    sse_tables: [sse::SseTable; 2],
 }
 
 /// The instruction groups of one code size.
@@ -639,6 +657,10 @@ struct Seq {
     vendor_list: Vec<[u64; 16]>,
     /// An instruction that always faults was placed: nothing after it would run.
     ended: bool,
+    /// Bytes written into the scratch buffer after the instructions are chosen (offset in
+    /// the buffer, bytes): operands an instruction needs to be meaningful, such as a valid
+    /// MXCSR image for LDMXCSR or special floating-point values.
+    fixups: Vec<(usize, Vec<u8>)>,
 }
 
 impl Generator {
@@ -649,11 +671,25 @@ impl Generator {
             intel: features.intel,
             compat: features.compat,
             tables: [Table::new(&features, 64), Table::new(&features, 32)],
+            sse: false,
+            sse_tables: [
+                sse::SseTable::new(&features, 64),
+                sse::SseTable::new(&features, 32),
+            ],
         }
+    }
+
+    /// The same generator making sequences of the SSE family.
+    pub fn sse(mut self) -> Generator {
+        self.sse = true;
+        self
     }
 
     /// The mnemonics this generator produces in 64-bit (`bits` 64) or 32-bit code.
     pub fn mnemonics(&self, bits: u32) -> Vec<M> {
+        if self.sse {
+            return self.sse_tables[(bits == 32) as usize].mnemonics();
+        }
         self.table(bits).groups.iter().map(|g| g.mnemonic).collect()
     }
 
@@ -767,6 +803,7 @@ impl Generator {
             undef_list: vec![0],
             vendor_list: vec![[0; 16]],
             ended: false,
+            fixups: Vec::new(),
         };
         let n = 1 + st.rng.below(4);
         let mut factory = InstructionInfoFactory::new();
@@ -774,7 +811,11 @@ impl Generator {
             if st.ended {
                 break;
             }
-            self.instruction(&mut st, &mut factory);
+            if self.sse && !st.rng.chance(1, 8) {
+                self.sse_instruction(&mut st, &mut factory);
+            } else {
+                self.instruction(&mut st, &mut factory);
+            }
         }
         if st.insns.is_empty() {
             let ins = decode_at_bits(&[0x90], self.layout.seq(), bits).expect("NOP decodes");
@@ -783,6 +824,18 @@ impl Generator {
             st.undef_list.push(0);
             st.vendor_list.push([0; 16]);
         }
+        for (at, bytes) in &st.fixups {
+            let end = (at + bytes.len()).min(BUF_LEN);
+            if *at < end {
+                mem[*at..end].copy_from_slice(&bytes[..end - at]);
+            }
+        }
+        let (family, fx) = if self.sse {
+            let mut r = Rng::new(mix(seed ^ mix(index ^ 0x55E0_55E0)));
+            (Family::Sse, sse::initial_fx(&mut r))
+        } else {
+            (Family::Int, super::default_fx())
+        };
         Case {
             index,
             bits,
@@ -794,8 +847,8 @@ impl Generator {
             sw_undefined: vec![0; st.undef_list.len()],
             undefined: st.undef_list,
             vendor_bits: st.vendor_list,
-            family: super::Family::Int,
-            fx: super::default_fx(),
+            family,
+            fx,
             last_bit: false,
             mem_ignore: Vec::new(),
         }

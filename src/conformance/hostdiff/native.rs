@@ -119,6 +119,11 @@ pub fn host_features() -> Features {
             adx: l7 >> 19 & 1 != 0,
             lahf_lm: e1 & 1 != 0,
             lzcnt: e1 >> 5 & 1 != 0,
+            // SSE, SSE2, CLFSH in EDX; SSE3, SSSE3, SSE4.1, SSE4.2 in ECX.
+            simd: l1.edx & (1 << 25 | 1 << 26 | 1 << 19) == (1 << 25 | 1 << 26 | 1 << 19)
+                && l1.ecx & (1 | 1 << 9 | 1 << 19 | 1 << 20) == (1 | 1 << 9 | 1 << 19 | 1 << 20),
+            pclmulqdq: l1.ecx >> 1 & 1 != 0,
+            clflushopt: l7 >> 23 & 1 != 0,
             // Probed by running 32-bit code (see `compat_works`).
             compat: false,
             intel: {

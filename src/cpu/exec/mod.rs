@@ -14,6 +14,7 @@ pub mod mov;
 pub mod muldiv;
 pub mod segment;
 pub mod shift;
+pub mod sse;
 pub mod stack;
 pub mod string;
 pub mod system;

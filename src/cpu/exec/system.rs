@@ -66,11 +66,10 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
         | M::Wrfsbase
         | M::Wrgsbase => fastcall::decode(d, op),
         // Not claimed in CPUID, so #UD as on a processor without them: RDRAND/RDSEED would
-        // make runs non-deterministic, XSAVE and MONITOR/MWAIT come with later issues, and
-        // LOADALL exists only on the 286/386 (which vx86's 286 model does not record).
-        M::Rdrand | M::Rdseed | M::Xgetbv | M::Xsetbv | M::Monitor | M::Mwait | M::Loadall => {
-            ud(op)
-        }
+        // make runs non-deterministic, MONITOR/MWAIT come with a later issue, and LOADALL
+        // exists only on the 286/386 (which vx86's 286 model does not record). XGETBV and
+        // XSETBV belong to the SSE group (exec::sse::state).
+        M::Rdrand | M::Rdseed | M::Monitor | M::Mwait | M::Loadall => ud(op),
         _ => None,
     }
 }
@@ -185,8 +184,6 @@ mod tests {
         for (bytes, bits) in [
             (&[0x0F, 0xC7, 0xF0][..], 32), // RDRAND
             (&[0x0F, 0xC7, 0xF8][..], 64), // RDSEED
-            (&[0x0F, 0x01, 0xD0][..], 32), // XGETBV
-            (&[0x0F, 0x01, 0xD1][..], 64), // XSETBV
             (&[0x0F, 0x01, 0xC8][..], 32), // MONITOR
             (&[0x0F, 0x01, 0xC9][..], 64), // MWAIT
         ] {
@@ -229,8 +226,6 @@ mod tests {
             (M::Hlt, 32, &[0xF4]),
             (M::Rdrand, 32, &[0x0F, 0xC7, 0xF0]),
             (M::Rdseed, 32, &[0x0F, 0xC7, 0xF8]),
-            (M::Xgetbv, 32, &[0x0F, 0x01, 0xD0]),
-            (M::Xsetbv, 32, &[0x0F, 0x01, 0xD1]),
             (M::Monitor, 32, &[0x0F, 0x01, 0xC8]),
             (M::Mwait, 32, &[0x0F, 0x01, 0xC9]),
             (M::Syscall, 64, &[0x0F, 0x05]),

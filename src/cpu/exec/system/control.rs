@@ -485,8 +485,6 @@ mod tests {
     fn cr4_rules() {
         let mut c = prot();
         assert_eq!(c.write_cr4(Cr4::VME.bits()), GP, "VME is not claimed");
-        assert_eq!(c.write_cr4(Cr4::OSXSAVE.bits()), GP, "XSAVE is not claimed");
-        assert_eq!(c.write_cr4(Cr4::OSFXSR.bits()), GP, "FXSR is not claimed");
         assert_eq!(c.write_cr4(1 << 12), GP, "LA57");
         assert_eq!(
             c.write_cr4(Cr4::PCIDE.bits()),
