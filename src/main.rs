@@ -82,9 +82,10 @@ struct RunArgs {
     /// An initial ramdisk (Linux), or the first module (multiboot).
     #[arg(long)]
     initrd: Option<PathBuf>,
-    /// The kernel command line.
-    #[arg(long, default_value = "")]
-    append: String,
+    /// The kernel command line [default: console=ttyS0 for a Linux bzImage when the
+    /// display is none, else empty].
+    #[arg(long)]
+    append: Option<String>,
     /// A multiboot module: FILE[,ARGS] (repeatable).
     #[arg(long = "module")]
     modules: Vec<String>,

@@ -84,6 +84,68 @@ fn outb(a: &mut CodeAssembler, port: u16, v: u8) -> Result<(), IcedError> {
     }
 }
 
+/// A host that types `input` into COM1 all at once, at the first chance.
+struct Typist {
+    input: Vec<u8>,
+    rec: Recorder,
+}
+
+impl Host for Typist {
+    fn serial_out(&mut self, port: usize, bytes: &[u8]) {
+        self.rec.serial_out(port, bytes);
+    }
+    fn debugcon_out(&mut self, bytes: &[u8]) {
+        self.rec.debugcon_out(bytes);
+    }
+    fn post_code(&mut self, _: u8) {}
+    fn serial_in(&mut self, port: usize) -> Vec<u8> {
+        if port == 0 {
+            std::mem::take(&mut self.input)
+        } else {
+            Vec::new()
+        }
+    }
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn serial_input_longer_than_the_fifo_arrives_whole() {
+    // The guest polls LSR.DR and copies each received byte to the debug console until it
+    // sees a newline. A pasted line is longer than the receiver holds (one byte with the
+    // FIFOs off, as here; 16 with them on): before the machine held back what the receiver
+    // could not take, the rest was lost.
+    let line = b"echo the quick brown fox jumps over the lazy dog\n";
+    let mut m = machine(
+        |a| {
+            let mut poll = a.create_label();
+            let mut done = a.create_label();
+            a.set_label(&mut poll)?;
+            a.mov(dx, 0x3FD)?;
+            a.in_(al, dx)?;
+            a.test(al, 1)?;
+            a.jz(poll)?;
+            a.mov(dx, 0x3F8)?;
+            a.in_(al, dx)?;
+            a.out(0xE9, al)?;
+            a.cmp(al, b'\n' as u32)?;
+            a.je(done)?;
+            a.jmp(poll)?;
+            a.set_label(&mut done)?;
+            outb(a, 0xF4, 0x10)
+        },
+        None,
+    );
+    let mut host = Typist {
+        input: line.to_vec(),
+        rec: Recorder::default(),
+    };
+    let exit = m.run(&mut host);
+    assert_eq!(exit, Exit::DebugExit(0x21));
+    assert_eq!(host.rec.debugcon, line);
+}
+
 #[test]
 fn serial_output_reaches_the_host_and_debug_exit_ends_the_run() {
     let mut m = machine(
