@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and integration tests, then the conformance runs with their pass
+# The whole test suite: the Linux guests fetched (scripts/fetch-linux-guests.sh), unit and
+# integration tests (the Linux boots among them), then the conformance runs with their pass
 # rates per group (recorded 8086 and 80286 vectors, and a differential run against the host
 # CPU with a fresh seed). Exits non-zero if anything fails.
 set -euo pipefail
@@ -11,11 +12,14 @@ jobs=${CARGO_BUILD_JOBS:-}
 echo "== build"
 cargo build --release ${jobs:+-j "$jobs"}
 
+status=0
+echo "== Linux guests (Debian kernels and busybox; cached in .cache/guests)"
+VX86="${CARGO_TARGET_DIR:-target}/release/vx86" ./scripts/fetch-linux-guests.sh || status=1
+
 echo "== unit and integration tests"
 cargo test --release ${jobs:+-j "$jobs"}
 
 vx86=target/release/vx86
-status=0
 if [ -d "$shared/conformance" ]; then
     echo "== conformance: 8086 (SingleStepTests, recorded on an Intel P80C86A-2)"
     "$vx86" conformance sst "$shared/conformance/8086/v1_binary" --cpu 8086 || status=1

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::host::console::{Console, Sink};
-use crate::machine::boot::BootOptions;
+use crate::machine::boot::{BootOptions, KernelDecompress};
 use crate::machine::{Exit, Machine, MachineConfig};
 use crate::Error;
 
@@ -20,6 +20,19 @@ fn read(path: &std::path::Path, what: &str) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read the {what}: {e}")))
 }
 
+/// The command line for a kernel booted without `--append`: a Linux kernel (a bzImage, told
+/// by its setup header's "HdrS") gets `console=ttyS0` when no display shows the VGA screen,
+/// so that its console and shell reach the terminal; anything else gets an empty line.
+/// QEMU leaves this to the user; without it a Linux boot under `--display none` is silent.
+pub fn default_cmdline(kernel: &[u8], display: bool) -> &'static str {
+    let linux = kernel.get(0x202..0x206) == Some(b"HdrS".as_slice());
+    if linux && !display {
+        "console=ttyS0"
+    } else {
+        ""
+    }
+}
+
 /// What to boot and how, as `vx86 run` takes it.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -29,8 +42,8 @@ pub struct RunOptions {
     pub kernel: Option<PathBuf>,
     /// An initial ramdisk for Linux.
     pub initrd: Option<PathBuf>,
-    /// The kernel command line.
-    pub append: String,
+    /// The kernel command line; `None`: [`default_cmdline`].
+    pub append: Option<String>,
     /// Multiboot modules, each `FILE[,ARGS]`.
     pub modules: Vec<String>,
     /// Guest RAM in bytes.
@@ -55,6 +68,8 @@ pub struct RunOptions {
     pub stats: bool,
     /// End the run when the guest resets the machine, instead of rebooting it.
     pub no_reboot: bool,
+    /// Who unpacks a bzImage's compressed kernel (`--kernel-decompress host|guest`).
+    pub kernel_decompress: KernelDecompress,
 }
 
 /// Parses a memory size as QEMU does: a number with an optional K, M, G or T suffix (binary
@@ -159,7 +174,10 @@ pub fn run(opts: &RunOptions) -> Result<u8, Error> {
         None => (PathBuf::from(DEMO_NAME), DEMO_KERNEL.to_vec()),
     };
     let boot = BootOptions {
-        cmdline: opts.append.clone(),
+        cmdline: opts
+            .append
+            .clone()
+            .unwrap_or_else(|| default_cmdline(&bytes, opts.display).to_string()),
         initrd: match &opts.initrd {
             Some(p) => Some((p.clone(), read(p, "initrd")?)),
             None => None,
@@ -174,6 +192,7 @@ pub fn run(opts: &RunOptions) -> Result<u8, Error> {
             })
             .collect::<Result<_, _>>()?,
         linux_64bit_entry: false,
+        kernel_decompress: opts.kernel_decompress,
     };
     if opts.display && (opts.serial == Sink::Stdio || opts.debugcon == Sink::Stdio) {
         return Err(Error::option(
@@ -225,6 +244,18 @@ pub fn run(opts: &RunOptions) -> Result<u8, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn linux_without_a_display_gets_a_serial_console_by_default() {
+        let mut bz = vec![0u8; 0x400];
+        bz[0x202..0x206].copy_from_slice(b"HdrS");
+        assert_eq!(default_cmdline(&bz, false), "console=ttyS0");
+        // The VGA console is visible: Linux's own default (tty0) is right.
+        assert_eq!(default_cmdline(&bz, true), "");
+        // Multiboot and other kernels, and files too short to hold a setup header.
+        assert_eq!(default_cmdline(&[0u8; 0x400], false), "");
+        assert_eq!(default_cmdline(&[0u8; 16], false), "");
+    }
 
     #[test]
     fn sizes_parse_like_qemu() {

@@ -22,13 +22,26 @@ enum Command {
     /// Instruction conformance tests.
     #[command(subcommand)]
     Conformance(Conformance),
-    /// Runs the guest workloads and prints guest MIPS for each.
+    /// Runs the guest workloads and prints guest MIPS for each; `vx86 bench linux` times a
+    /// Linux boot to /init and to power-off (and QEMU's, where it is installed).
     Bench {
-        /// Only workloads whose name contains this.
+        /// Only workloads whose name contains this; `linux`: the Linux boot.
         filter: Option<String>,
         /// Repetitions of each workload.
         #[arg(long, default_value_t = 3)]
         repeat: u32,
+    },
+    /// Builds a busybox initramfs (cpio newc, gzip) with the given /init script.
+    Initramfs {
+        /// A statically linked busybox: it becomes /bin/busybox.
+        #[arg(long)]
+        busybox: PathBuf,
+        /// The /init script.
+        #[arg(long)]
+        init: PathBuf,
+        /// The archive to write.
+        #[arg(short, long)]
+        output: PathBuf,
     },
 }
 
@@ -69,9 +82,10 @@ struct RunArgs {
     /// An initial ramdisk (Linux), or the first module (multiboot).
     #[arg(long)]
     initrd: Option<PathBuf>,
-    /// The kernel command line.
-    #[arg(long, default_value = "")]
-    append: String,
+    /// The kernel command line [default: console=ttyS0 for a Linux bzImage when the
+    /// display is none, else empty].
+    #[arg(long)]
+    append: Option<String>,
     /// A multiboot module: FILE[,ARGS] (repeatable).
     #[arg(long = "module")]
     modules: Vec<String>,
@@ -108,6 +122,18 @@ struct RunArgs {
     /// Exit when the guest resets the machine instead of rebooting it.
     #[arg(long)]
     no_reboot: bool,
+    /// Who unpacks a Linux bzImage's compressed kernel: host (vx86, before the guest starts;
+    /// the kernel proper is entered directly) or guest (the kernel's own decompressor).
+    #[arg(long, value_enum, default_value_t = DecompressArg::Host)]
+    kernel_decompress: DecompressArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DecompressArg {
+    /// vx86 unpacks the kernel on the host (fast).
+    Host,
+    /// The kernel's own decompressor runs in the guest.
+    Guest,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -189,6 +215,10 @@ fn main() -> ExitCode {
             trace_post: a.trace_post,
             stats: a.stats,
             no_reboot: a.no_reboot,
+            kernel_decompress: match a.kernel_decompress {
+                DecompressArg::Host => vx86::machine::boot::KernelDecompress::Host,
+                DecompressArg::Guest => vx86::machine::boot::KernelDecompress::Guest,
+            },
         }),
         Command::Conformance(Conformance::Sst { dir, cpu, filter }) => {
             let model = match cpu {
@@ -208,7 +238,15 @@ fn main() -> ExitCode {
                 "unknown host-diff family {family:?} (int, x87, sse or all)"
             ))),
         },
+        Command::Bench { filter, repeat } if filter.as_deref() == Some("linux") => {
+            vx86::linux_guest::bench(repeat)
+        }
         Command::Bench { filter, repeat } => bench(filter.as_deref(), repeat),
+        Command::Initramfs {
+            busybox,
+            init,
+            output,
+        } => vx86::initramfs::main(&busybox, &init, &output),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -84,6 +84,68 @@ fn outb(a: &mut CodeAssembler, port: u16, v: u8) -> Result<(), IcedError> {
     }
 }
 
+/// A host that types `input` into COM1 all at once, at the first chance.
+struct Typist {
+    input: Vec<u8>,
+    rec: Recorder,
+}
+
+impl Host for Typist {
+    fn serial_out(&mut self, port: usize, bytes: &[u8]) {
+        self.rec.serial_out(port, bytes);
+    }
+    fn debugcon_out(&mut self, bytes: &[u8]) {
+        self.rec.debugcon_out(bytes);
+    }
+    fn post_code(&mut self, _: u8) {}
+    fn serial_in(&mut self, port: usize) -> Vec<u8> {
+        if port == 0 {
+            std::mem::take(&mut self.input)
+        } else {
+            Vec::new()
+        }
+    }
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn serial_input_longer_than_the_fifo_arrives_whole() {
+    // The guest polls LSR.DR and copies each received byte to the debug console until it
+    // sees a newline. A pasted line is longer than the receiver holds (one byte with the
+    // FIFOs off, as here; 16 with them on): before the machine held back what the receiver
+    // could not take, the rest was lost.
+    let line = b"echo the quick brown fox jumps over the lazy dog\n";
+    let mut m = machine(
+        |a| {
+            let mut poll = a.create_label();
+            let mut done = a.create_label();
+            a.set_label(&mut poll)?;
+            a.mov(dx, 0x3FD)?;
+            a.in_(al, dx)?;
+            a.test(al, 1)?;
+            a.jz(poll)?;
+            a.mov(dx, 0x3F8)?;
+            a.in_(al, dx)?;
+            a.out(0xE9, al)?;
+            a.cmp(al, b'\n' as u32)?;
+            a.je(done)?;
+            a.jmp(poll)?;
+            a.set_label(&mut done)?;
+            outb(a, 0xF4, 0x10)
+        },
+        None,
+    );
+    let mut host = Typist {
+        input: line.to_vec(),
+        rec: Recorder::default(),
+    };
+    let exit = m.run(&mut host);
+    assert_eq!(exit, Exit::DebugExit(0x21));
+    assert_eq!(host.rec.debugcon, line);
+}
+
 #[test]
 fn serial_output_reaches_the_host_and_debug_exit_ends_the_run() {
     let mut m = machine(
@@ -269,5 +331,56 @@ fn an_interrupt_raised_by_an_apic_msr_write_is_taken_at_once() {
     assert!(
         left > 99_000,
         "the interrupt came with {left} loop iterations left"
+    );
+}
+
+#[test]
+fn linux_quick_pit_calibration_sees_counter_2_step_down() {
+    // Linux's quick_pit_calibrate (arch/x86/kernel/tsc.c): counter 2 in mode 0 from 0xFFFF
+    // with its gate high, one read of the count to let the counter load on the next clock
+    // edge, then pit_expect_msb(): loop while the MSB holds 0xFF, then 0xFE, each loop more
+    // than five times. On hardware a read of the 8254 is a bus cycle of about a microsecond,
+    // longer than the 838-ns PIT clock, which the first read relies on.
+    let mut m = machine(
+        |a| {
+            a.in_(al, 0x61)?;
+            a.and(al, !2i32)?;
+            a.or(al, 1)?;
+            a.out(0x61, al)?;
+            outb(a, 0x43, 0xB0)?;
+            outb(a, 0x42, 0xFF)?;
+            outb(a, 0x42, 0xFF)?;
+            a.in_(al, 0x42)?;
+            a.in_(al, 0x42)?;
+            for (msb, slot) in [(0xFFu32, 0u64), (0xFE, 4)] {
+                let mut again = a.create_label();
+                let mut done = a.create_label();
+                a.xor(ecx, ecx)?;
+                a.set_label(&mut again)?;
+                a.in_(al, 0x42)?;
+                a.in_(al, 0x42)?;
+                a.cmp(al, msb)?;
+                a.jne(done)?;
+                a.inc(ecx)?;
+                a.cmp(ecx, 50_000)?;
+                a.jb(again)?;
+                a.set_label(&mut done)?;
+                a.mov(dword_ptr(COUNT + slot), ecx)?;
+            }
+            outb(a, 0xF4, 0)
+        },
+        None,
+    );
+    let mut host = Recorder::default();
+    assert_eq!(m.run(&mut host), Exit::DebugExit(1));
+    let mut b = [0u8; 8];
+    m.cpu.mem.read_bytes(COUNT, &mut b);
+    let loops = [
+        u32::from_le_bytes(b[..4].try_into().unwrap()),
+        u32::from_le_bytes(b[4..].try_into().unwrap()),
+    ];
+    assert!(
+        loops.iter().all(|&n| n > 5 && n < 50_000),
+        "loops per MSB value: {loops:?}"
     );
 }

@@ -96,6 +96,7 @@ fn boot_custom(
             })
             .collect(),
         linux_64bit_entry: false,
+        kernel_decompress: Default::default(),
     };
     edit(&mut opts);
     m.boot(&dir().join(file), image, &opts)
@@ -250,8 +251,9 @@ fn demo_kernel_prints_its_banner_modes_and_ticks_then_halts() {
         assert!(out.contains(want), "no {want:?} in:\n{out}");
     }
     // Ten ticks of 10 ms of virtual time, and few instructions: HLT skips the idle time.
+    // (The serial output's port accesses add a microsecond each: about 2 ms.)
     assert!(
-        (100_000_000..101_000_000).contains(&m.now()),
+        (100_000_000..103_000_000).contains(&m.now()),
         "virtual time {}",
         m.now()
     );

@@ -193,6 +193,8 @@ features! {
     LA57 = Leaf7Ecx, 16;
     /// RDPID.
     RDPID = Leaf7Ecx, 22;
+    /// IA32_ARCH_CAPABILITIES.
+    ARCH_CAPABILITIES = Leaf7Edx, 29;
     /// LAHF/SAHF in 64-bit mode.
     LAHF_LM = Ext1Ecx, 0;
     /// LZCNT (Intel calls it LZCNT, AMD ABM).
@@ -254,6 +256,7 @@ pub const CLAIMED: &[Feature] = &[
     Feature::SMAP,
     Feature::UMIP,
     Feature::RDPID,
+    Feature::ARCH_CAPABILITIES,
     Feature::LAHF_LM,
     Feature::LZCNT,
     Feature::PREFETCHW,
@@ -623,7 +626,7 @@ mod tests {
             "FSGSBASE BMI1 SMEP BMI2 INVPCID ADX SMAP CLFLUSHOPT"
         );
         assert_eq!(cx, 1 << 2 | 1 << 22, "UMIP RDPID");
-        assert_eq!(d, 0);
+        assert_eq!(d, 1 << 29, "ARCH_CAPABILITIES");
         assert_eq!(query(&c, 7, 1), [0; 4]);
     }
 
@@ -806,6 +809,7 @@ mod tests {
             Feature::RDPID,
             Ins(32, &[0xF3, 0x0F, 0xC7, 0xF8], Mn::Rdpid),
         ),
+        (Feature::ARCH_CAPABILITIES, Msr(0x10A)),
         (Feature::LAHF_LM, Ins(64, &[0x9F], Mn::Lahf)),
         (
             Feature::PREFETCHW,

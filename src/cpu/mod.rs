@@ -57,7 +57,8 @@ pub struct Cpu {
     /// Instructions retired since reset, exact at every instruction boundary (a REP string
     /// counts one per iteration); virtual time is derived from it.
     pub icount: u64,
-    /// Virtual nanoseconds the machine skipped while the CPU was halted (see [`Cpu::now`]).
+    /// Virtual nanoseconds that passed without retiring instructions: skipped while the CPU
+    /// was halted, and spent in the bus cycles of port I/O (see [`Cpu::now`]).
     pub idle_ns: u64,
     /// `run` returns when `icount` reaches this.
     pub(crate) stop_at: u64,
@@ -235,6 +236,7 @@ impl Cpu {
         self.msr = Msrs {
             pat: 0x0007_0406_0007_0406,
             apic_base: 0xFEE0_0900,
+            misc_enable: msr::MISC_ENABLE_RESET,
             ..Msrs::default()
         };
         self.halted = false;
@@ -409,7 +411,7 @@ impl Cpu {
     }
 
     /// Virtual time in nanoseconds: one per retired instruction, plus the time skipped while
-    /// halted. Deterministic: the same guest and inputs give the same times.
+    /// halted and the bus cycles of port I/O. Deterministic: the same guest and inputs give the same times.
     #[inline]
     pub fn now(&self) -> u64 {
         self.icount + self.idle_ns

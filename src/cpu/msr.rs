@@ -16,6 +16,8 @@ pub mod index {
     pub const PLATFORM_ID: u32 = 0x17;
     /// IA32_APIC_BASE.
     pub const APIC_BASE: u32 = 0x1B;
+    /// IA32_ARCH_CAPABILITIES (read-only; CPUID.(EAX=7,ECX=0):EDX[29]).
+    pub const ARCH_CAPABILITIES: u32 = 0x10A;
     /// IA32_BIOS_SIGN_ID: the microcode update signature.
     pub const BIOS_SIGN_ID: u32 = 0x8B;
     /// IA32_MTRRCAP (read-only).
@@ -70,6 +72,30 @@ pub mod index {
 pub const MTRR_VCNT: u64 = 8;
 /// IA32_MTRRCAP: VCNT, fixed ranges (bit 8) and write-combining (bit 10); no SMRR.
 pub const MTRRCAP: u64 = MTRR_VCNT | 1 << 8 | 1 << 10;
+
+/// IA32_ARCH_CAPABILITIES (SDM Vol. 4 Table 2-2): vx86 executes nothing speculatively, so
+/// it reports itself immune to the transient-execution attacks there are bits for: RDCL_NO
+/// (Meltdown, 0), SSB_NO (4), MDS_NO (5), IF_PSCHANGE_MC_NO (6), TAA_NO (8), SBDR_SSDP_NO,
+/// FBSDP_NO, PSDP_NO (MMIO stale data, 13-15), BHI_NO (20), PBRSB_NO (24), GDS_NO (26),
+/// RFDS_NO (27) and ITS_NO (62). An OS then skips page-table isolation and buffer clearing,
+/// which only cost time here. Nothing that claims IA32_SPEC_CTRL features (IBRS_ALL, RSBA)
+/// or TSX controls.
+pub const ARCH_CAPABILITIES: u64 = 1
+    | 1 << 4
+    | 1 << 5
+    | 1 << 6
+    | 1 << 8
+    | 1 << 13
+    | 1 << 14
+    | 1 << 15
+    | 1 << 20
+    | 1 << 24
+    | 1 << 26
+    | 1 << 27
+    | 1 << 62;
+
+/// IA32_MISC_ENABLE at reset: fast strings on (bit 0, "default 1" in SDM Vol. 4 Table 2-2).
+pub const MISC_ENABLE_RESET: u64 = 1;
 
 /// IA32_APIC_BASE.BSP: this is the bootstrap processor (read-only).
 pub const APIC_BASE_BSP: u64 = 1 << 8;
@@ -140,6 +166,7 @@ impl Cpu {
             index::TSC => self.tsc(),
             index::PLATFORM_ID => 0,
             index::APIC_BASE => m.apic_base,
+            index::ARCH_CAPABILITIES if cpuid::has(Feature::ARCH_CAPABILITIES) => ARCH_CAPABILITIES,
             index::BIOS_SIGN_ID => (cpuid::MICROCODE_REVISION as u64) << 32,
             index::MTRRCAP => MTRRCAP,
             index::SYSENTER_CS => m.sysenter_cs,
@@ -531,5 +558,27 @@ mod tests {
         let mut c = cpu();
         c.write_msr(index::BIOS_SIGN_ID, 0).unwrap();
         assert_eq!(c.read_msr(index::BIOS_SIGN_ID), Ok(1 << 32));
+    }
+
+    #[test]
+    fn fast_strings_are_on_from_reset() {
+        // SDM Vol. 4 Table 2-2, IA32_MISC_ENABLE bit 0: fast-strings enable, "default 1".
+        let mut c = cpu();
+        assert_eq!(c.read_msr(index::MISC_ENABLE).unwrap() & 1, 1);
+    }
+
+    #[test]
+    fn arch_capabilities_say_an_interpreter_does_not_speculate() {
+        let mut c = cpu();
+        assert!(cpuid::has(Feature::ARCH_CAPABILITIES));
+        let caps = c.read_msr(index::ARCH_CAPABILITIES).unwrap();
+        for bit in [0, 4, 5, 6, 8, 13, 14, 15, 20, 24, 26, 27, 62] {
+            assert_ne!(caps & 1 << bit, 0, "bit {bit}");
+        }
+        // Nothing that would claim IA32_SPEC_CTRL controls, TSX, or a mitigation to do.
+        for bit in [1, 2, 3, 7, 17, 19] {
+            assert_eq!(caps & 1 << bit, 0, "bit {bit}");
+        }
+        assert_eq!(c.write_msr(index::ARCH_CAPABILITIES, caps), Err(Fault::GP0));
     }
 }

@@ -391,7 +391,11 @@ impl Board {
             self.acpi_pm.clear_power_off();
             self.power_off = true;
         }
-        if self.earliest_deadline().is_some_and(|d| d < self.slice_end) {
+        // A deadline moved into the slice, or the slice's time ran out early (port I/O takes
+        // virtual time beyond the instruction count the slice was sized by).
+        if self.earliest_deadline().is_some_and(|d| d < self.slice_end)
+            || self.now >= self.slice_end
+        {
             self.timer_moved = true;
         }
     }

@@ -124,6 +124,10 @@ pub struct Machine {
     /// Virtual time.
     pub clock: Clock,
     config: MachineConfig,
+    /// Host input each serial port's receiver has not taken yet: a pasted line is longer
+    /// than the 16-byte FIFO, and it goes in as the guest drains the FIFO (QEMU's chardev
+    /// backends wait for the UART the same way) instead of overrunning it.
+    serial_pending: [std::collections::VecDeque<u8>; board::SERIAL_PORTS],
 }
 
 impl Machine {
@@ -139,6 +143,7 @@ impl Machine {
             board,
             clock: Clock::new(),
             config,
+            serial_pending: Default::default(),
         })
     }
 
@@ -196,12 +201,7 @@ impl Machine {
             if host.stop_requested() {
                 return Exit::Stopped;
             }
-            for port in 0..board::SERIAL_PORTS {
-                let input = host.serial_in(port);
-                if !input.is_empty() {
-                    self.board.serial_input(port, &input);
-                }
-            }
+            self.feed_serial_input(host);
             let now = self.now();
             self.board.tick(now, &mut self.clock);
             let mut budget = SLICE;
@@ -254,6 +254,20 @@ impl Machine {
                 let now = self.now();
                 self.pace(start, now);
             }
+        }
+    }
+
+    /// Passes host input to the serial ports, as much as each receiver takes now; the rest
+    /// waits for the next slice.
+    fn feed_serial_input(&mut self, host: &mut dyn Host) {
+        for port in 0..board::SERIAL_PORTS {
+            let pending = &mut self.serial_pending[port];
+            pending.extend(host.serial_in(port));
+            if pending.is_empty() {
+                continue;
+            }
+            let taken = self.board.serial_input(port, pending.make_contiguous());
+            pending.drain(..taken);
         }
     }
 

@@ -18,6 +18,12 @@ const TSS_IOMAP_BASE: u64 = 0x66;
 const TSS32_AVAILABLE: u16 = 0x9;
 const TSS32_BUSY: u16 = 0xB;
 
+/// Virtual time one port access takes: an ISA/LPC bus cycle of about a microsecond, which
+/// is why `outb` to port 0x80 serves as Linux's `io_delay`. Software calibrates against it:
+/// Linux's quick_pit_calibrate reads the 8254 once after writing a count and relies on that
+/// read outlasting a PIT clock (838 ns), so that the counter has loaded.
+pub const PORT_IO_NS: u64 = 1000;
+
 /// EFLAGS.IOPL.
 fn iopl(cpu: &Cpu) -> u8 {
     ((cpu.flags.bits & bit::IOPL) >> 12) as u8
@@ -71,6 +77,8 @@ impl Cpu {
     /// Reads `size` bytes from `port` on the bus, then samples the bus lines (a device may
     /// have raised INTR or asked to stop).
     pub fn port_in(&mut self, port: u16, size: u8) -> u32 {
+        // The bus cycle passes before the device answers.
+        self.idle_ns += PORT_IO_NS;
         let mem = &mut self.mem;
         let v = self
             .bus
@@ -82,6 +90,7 @@ impl Cpu {
 
     /// Writes `size` bytes to `port` on the bus, then samples the bus lines.
     pub fn port_out(&mut self, port: u16, size: u8, value: u32) {
+        self.idle_ns += PORT_IO_NS;
         let mem = &mut self.mem;
         self.bus.at(self.icount + self.idle_ns).io_write(
             mem,
@@ -181,6 +190,20 @@ mod tests {
     }
 
     const FULL: u32 = (IOMAP + 0x2000) as u32;
+
+    #[test]
+    fn each_port_access_is_a_bus_cycle_of_virtual_time() {
+        // IN AL, 0x61; OUT 0x80, AL; REP INSB with CX = 3: five accesses.
+        let mut cpu = real();
+        let t = cpu.now() - cpu.icount;
+        exec_one(&mut cpu, &[0xE4, 0x61]).unwrap();
+        exec_one(&mut cpu, &[0xE6, 0x80]).unwrap();
+        assert_eq!(cpu.now() - cpu.icount - t, 2 * PORT_IO_NS);
+        cpu.gpr[reg::RCX as usize] = 3;
+        cpu.gpr[reg::RDI as usize] = 0x100;
+        exec_one(&mut cpu, &[0xF3, 0x6C]).unwrap();
+        assert_eq!(cpu.now() - cpu.icount - t, 5 * PORT_IO_NS);
+    }
 
     #[test]
     fn real_mode_never_checks() {

@@ -25,8 +25,8 @@ use super::layout::{e820, le16, le32, le64, le8, put16, put32, put64};
 use super::place::{self, Placer};
 use super::zeropage::{self, bp, hdr, si};
 use super::{
-    alloc_boot_data, alloc_cpu_tables, flat, mem_lower_upper, BootEnv, BootOptions, BootPlan,
-    EntryMode, KernelFormat, LoadError, PixelFormat,
+    alloc_boot_data, alloc_cpu_tables, flat, mem_lower_upper, vmlinux, BootEnv, BootOptions,
+    BootPlan, EntryMode, KernelDecompress, KernelFormat, LoadError, PixelFormat,
 };
 use crate::cpu::reg;
 use crate::cpu::segment::attr;
@@ -66,6 +66,8 @@ struct Header {
     initrd_addr_max: u64,
     cmdline_size: u64,
     xloadflags: u16,
+    /// The compressed payload (offset in the protected-mode kernel, length), protocol 2.08+.
+    payload: Option<(usize, usize)>,
     /// End of the setup header in the image (0x202 + the jump's second byte), capped at the
     /// zero page's room for it.
     end: usize,
@@ -129,6 +131,7 @@ fn parse(b: &[u8]) -> Result<Header, String> {
              holds {pm_len} after the setup"
         ));
     }
+    let mut payload = None;
     if version >= 0x0208 {
         let off = u32_(hdr::PAYLOAD_OFFSET)? as u64;
         let len = u32_(hdr::PAYLOAD_LENGTH)? as u64;
@@ -138,6 +141,7 @@ fn parse(b: &[u8]) -> Result<Header, String> {
                  protected-mode kernel ({pm_len:#x} bytes)"
             ));
         }
+        payload = Some((off as usize, len as usize));
     }
     let relocatable = u8_(hdr::RELOCATABLE_KERNEL)? != 0;
     let kernel_alignment = u32_(hdr::KERNEL_ALIGNMENT)? as u64;
@@ -167,6 +171,7 @@ fn parse(b: &[u8]) -> Result<Header, String> {
         initrd_addr_max: u32_(hdr::INITRD_ADDR_MAX)? as u64,
         cmdline_size: u32_(hdr::CMDLINE_SIZE)? as u64,
         xloadflags,
+        payload,
         end: end.min(bp::PAD7),
     })
 }
@@ -258,6 +263,7 @@ pub(crate) fn load(
             "a Linux kernel takes no multiboot modules (use --initrd)".to_string(),
         ));
     }
+    let pm = &b[h.setup_size..];
     let long = opts.linux_64bit_entry;
     if long && h.xloadflags & zeropage::XLF_KERNEL_64 == 0 {
         return Err(LoadError::from(format!(
@@ -282,72 +288,29 @@ pub(crate) fn load(
             zeropage::E820_MAX_ENTRIES_ZEROPAGE
         )));
     }
-    let pm = &b[h.setup_size..];
+    // Fast entry: unpack the payload here and boot the vmlinux inside (vmlinux.rs).
+    if opts.kernel_decompress == KernelDecompress::Host {
+        if let Some((off, len)) = h.payload {
+            let header = SetupHeader {
+                image: &b[..h.end],
+                initrd_addr_max: h.initrd_addr_max,
+            };
+            if let Some(plan) =
+                vmlinux::load_payload(env, placer, &pm[off..off + len], &header, opts)?
+            {
+                return Ok(plan);
+            }
+        }
+    }
     let pm_len = pm.len() as u64;
     let load_addr = place_kernel(&h, placer, pm_len)?;
     place::write(env.mem, load_addr, pm, "Linux kernel")?;
 
-    let zp = alloc_boot_data(placer, bp::SIZE as u64, 4096, "zero page (boot_params)")?;
-    let cmd = alloc_boot_data(
-        placer,
-        opts.cmdline.len() as u64 + 1,
-        16,
-        "kernel command line",
-    )?;
-    let mut cmdline = opts.cmdline.as_bytes().to_vec();
-    cmdline.push(0);
-    place::write(env.mem, cmd, &cmdline, "kernel command line")?;
-
-    let initrd = match &opts.initrd {
-        None => None,
-        Some((path, data)) => {
-            let len = data.len() as u64;
-            let max = h.initrd_addr_max.min(u32::MAX as u64) + 1;
-            let at = placer
-                .alloc(len, 4096, (KERNEL_ADDR, max), true, "initrd")
-                .ok_or_else(|| {
-                    LoadError::in_file(
-                        path,
-                        format!(
-                            "initrd too large: {len} bytes do not fit in free RAM below \
-                             initrd_addr_max {:#x}",
-                            h.initrd_addr_max
-                        ),
-                    )
-                })?;
-            place::write(env.mem, at, data, "initrd")?;
-            Some((at, len))
-        }
+    let header = SetupHeader {
+        image: &b[..h.end],
+        initrd_addr_max: h.initrd_addr_max,
     };
-
-    let mut z = vec![0u8; bp::SIZE];
-    z[bp::HDR..h.end].copy_from_slice(&b[bp::HDR..h.end]);
-    z[hdr::TYPE_OF_LOADER] = 0xFF;
-    z[hdr::LOADFLAGS] |= zeropage::CAN_USE_HEAP;
-    put16(&mut z, hdr::HEAP_END_PTR, 0xFE00);
-    put32(&mut z, hdr::CODE32_START, load_addr as u32);
-    put32(&mut z, hdr::CMD_LINE_PTR, cmd as u32);
-    if let Some((at, len)) = initrd {
-        put32(&mut z, hdr::RAMDISK_IMAGE, at as u32);
-        put32(&mut z, hdr::RAMDISK_SIZE, len as u32);
-    }
-    if h.end > hdr::HARDWARE_SUBARCH {
-        // X86_SUBARCH_PC.
-        put32(&mut z, hdr::HARDWARE_SUBARCH, 0);
-    }
-    let (_, upper) = mem_lower_upper(env.e820);
-    put32(&mut z, bp::ALT_MEM_K, upper);
-    put16(&mut z, si::EXT_MEM_K, upper.min(0xFFFF) as u16);
-    if let Some(rsdp) = env.acpi_rsdp {
-        put64(&mut z, bp::ACPI_RSDP_ADDR, rsdp);
-    }
-    write_screen_info(&mut z, env);
-    z[bp::E820_ENTRIES] = env.e820.len() as u8;
-    for (i, e) in env.e820.iter().enumerate() {
-        let at = bp::E820_TABLE + i * e820::ENTRY_SIZE;
-        z[at..at + e820::ENTRY_SIZE].copy_from_slice(&e.to_bytes());
-    }
-    place::write(env.mem, zp, &z, "zero page (boot_params)")?;
+    let zp = write_boot_params(env, placer, &header, load_addr, opts)?;
 
     let (gdt, page_tables) = alloc_cpu_tables(placer, long)?;
     let mut gpr = [0; 16];
@@ -365,6 +328,89 @@ pub(crate) fn load(
         page_tables,
         claims: placer.claims().to_vec(),
     })
+}
+
+/// The setup header a zero page starts from: the image's first bytes up to the header's end
+/// (from a bzImage, or made up for a vmlinux), and the initrd limit it sets.
+pub(crate) struct SetupHeader<'a> {
+    /// The image bytes 0..end of the setup header (at most the zero page's room for it).
+    pub(crate) image: &'a [u8],
+    /// Highest address the initrd may occupy.
+    pub(crate) initrd_addr_max: u64,
+}
+
+/// Writes the command line, the initrd and the zero page (the header copied from
+/// `header` with the loader's fields filled in, the e820 map, ACPI and the screen); returns
+/// the zero page's address. `code32_start` is where the protected-mode kernel was loaded.
+pub(crate) fn write_boot_params(
+    env: &mut BootEnv,
+    placer: &mut Placer,
+    header: &SetupHeader,
+    code32_start: u64,
+    opts: &BootOptions,
+) -> Result<u64, LoadError> {
+    let zp = alloc_boot_data(placer, bp::SIZE as u64, 4096, "zero page (boot_params)")?;
+    let cmd = alloc_boot_data(
+        placer,
+        opts.cmdline.len() as u64 + 1,
+        16,
+        "kernel command line",
+    )?;
+    let mut cmdline = opts.cmdline.as_bytes().to_vec();
+    cmdline.push(0);
+    place::write(env.mem, cmd, &cmdline, "kernel command line")?;
+
+    let initrd = match &opts.initrd {
+        None => None,
+        Some((path, data)) => {
+            let len = data.len() as u64;
+            let max = header.initrd_addr_max.min(u32::MAX as u64) + 1;
+            let at = placer
+                .alloc(len, 4096, (KERNEL_ADDR, max), true, "initrd")
+                .ok_or_else(|| {
+                    LoadError::in_file(
+                        path,
+                        format!(
+                            "initrd too large: {len} bytes do not fit in free RAM below \
+                             initrd_addr_max {:#x}",
+                            header.initrd_addr_max
+                        ),
+                    )
+                })?;
+            place::write(env.mem, at, data, "initrd")?;
+            Some((at, len))
+        }
+    };
+
+    let mut z = vec![0u8; bp::SIZE];
+    z[bp::HDR..header.image.len()].copy_from_slice(&header.image[bp::HDR..]);
+    z[hdr::TYPE_OF_LOADER] = 0xFF;
+    z[hdr::LOADFLAGS] |= zeropage::CAN_USE_HEAP;
+    put16(&mut z, hdr::HEAP_END_PTR, 0xFE00);
+    put32(&mut z, hdr::CODE32_START, code32_start as u32);
+    put32(&mut z, hdr::CMD_LINE_PTR, cmd as u32);
+    if let Some((at, len)) = initrd {
+        put32(&mut z, hdr::RAMDISK_IMAGE, at as u32);
+        put32(&mut z, hdr::RAMDISK_SIZE, len as u32);
+    }
+    if header.image.len() > hdr::HARDWARE_SUBARCH {
+        // X86_SUBARCH_PC.
+        put32(&mut z, hdr::HARDWARE_SUBARCH, 0);
+    }
+    let (_, upper) = mem_lower_upper(env.e820);
+    put32(&mut z, bp::ALT_MEM_K, upper);
+    put16(&mut z, si::EXT_MEM_K, upper.min(0xFFFF) as u16);
+    if let Some(rsdp) = env.acpi_rsdp {
+        put64(&mut z, bp::ACPI_RSDP_ADDR, rsdp);
+    }
+    write_screen_info(&mut z, env);
+    z[bp::E820_ENTRIES] = env.e820.len() as u8;
+    for (i, e) in env.e820.iter().enumerate() {
+        let at = bp::E820_TABLE + i * e820::ENTRY_SIZE;
+        z[at..at + e820::ENTRY_SIZE].copy_from_slice(&e.to_bytes());
+    }
+    place::write(env.mem, zp, &z, "zero page (boot_params)")?;
+    Ok(zp)
 }
 
 /// Describes the display in `boot_params.screen_info`: VGA text, a VESA-style linear

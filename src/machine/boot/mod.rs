@@ -8,8 +8,13 @@
 //! 2. **Multiboot 1** (a header in the first 8 KiB): ELF or the a.out kludge; EAX =
 //!    0x2BADB002, EBX = the boot information (see [`multiboot1`]).
 //! 3. **Linux bzImage** ("HdrS" at 0x202), boot protocol 2.06 or later: the 32-bit boot
-//!    protocol (or the 64-bit one on request), ESI = the zero page (see [`bzimage`]).
-//! 4. **Plain ELF**: segments at their physical addresses; an ELF32 kernel starts in flat
+//!    protocol (or the 64-bit one on request), ESI = the zero page (see [`bzimage`]). By
+//!    default the compressed kernel inside is unpacked on the host and booted as a vmlinux
+//!    ([`vmlinux`], [`decompress`]); [`KernelDecompress::Guest`] runs the kernel's own
+//!    decompressor instead.
+//! 4. **Linux vmlinux** (an ELF with the kernel's own notes, see [`vmlinux`]): entered as
+//!    a bzImage unpacked on the host is, through the 64- or 32-bit boot protocol.
+//! 5. **Plain ELF**: segments at their physical addresses; an ELF32 kernel starts in flat
 //!    32-bit protected mode with paging off, an ELF64 kernel in 64-bit mode with the first
 //!    4 GiB identity-mapped (2-MiB pages); all general registers zero (see [`elf`]).
 //!
@@ -25,11 +30,13 @@
 //! any input.
 
 pub mod bzimage;
+pub mod decompress;
 pub mod elf;
 pub mod layout;
 pub mod multiboot1;
 pub mod multiboot2;
 mod place;
+pub mod vmlinux;
 mod zeropage;
 
 #[cfg(test)]
@@ -121,6 +128,19 @@ pub struct BootOptions {
     /// Enter a Linux kernel at its 64-bit entry point (startup_32 + 0x200) in long mode
     /// rather than through the 32-bit boot protocol; the kernel must set XLF_KERNEL_64.
     pub linux_64bit_entry: bool,
+    /// Who unpacks a bzImage's compressed kernel (`--kernel-decompress`).
+    pub kernel_decompress: KernelDecompress,
+}
+
+/// Who unpacks the compressed kernel inside a Linux bzImage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KernelDecompress {
+    /// vx86, on the host, before the guest starts; the kernel proper is entered directly
+    /// (see [`vmlinux`]). Payloads vx86 cannot decode (LZO) fall back to `Guest`.
+    #[default]
+    Host,
+    /// The kernel's own decompressor, in the guest, as a boot loader would start it.
+    Guest,
 }
 
 /// The kinds of kernel vx86 boots directly.
@@ -132,6 +152,8 @@ pub enum KernelFormat {
     Multiboot2,
     /// Linux bzImage.
     Linux,
+    /// A Linux kernel as an ELF file (vmlinux), given directly or unpacked from a bzImage.
+    Vmlinux,
     /// A plain 32-bit ELF executable.
     Elf32,
     /// A plain 64-bit ELF executable.
@@ -189,11 +211,13 @@ impl BootPlan {
     /// Puts a CPU fresh from reset at the plan's entry: writes the GDT (and page tables),
     /// loads the flat segments, sets CR0 (and CR4, EFER, CR3 for 64-bit), RFLAGS = 2
     /// (interrupts off), the general registers and RIP. The caches are on (CR0.CD and
-    /// CR0.NW clear), as firmware leaves them. A20 must be enabled by the board.
+    /// CR0.NW clear) and the MTRRs set up, as firmware leaves them. A20 must be enabled by
+    /// the board.
     pub fn apply(&self, cpu: &mut Cpu) {
         cpu.gpr[..16].copy_from_slice(&self.gpr);
         cpu.write_flags(bit::FIXED1, u64::MAX);
         cpu.cr0.remove(Cr0::CD | Cr0::NW);
+        firmware_mtrrs(cpu);
         let tables = self.page_tables.unwrap_or(0);
         match self.mode {
             EntryMode::Protected => cpu.enter_protected_flat(self.gdt),
@@ -215,6 +239,36 @@ impl BootPlan {
         }
         cpu.set_rip(self.entry);
     }
+}
+
+/// Programs the MTRRs as PC firmware does before it boots anything (SeaBIOS's mtrr_setup;
+/// they are off at reset, SDM Vol. 3A 12.11.5): below 1 MiB the fixed ranges give RAM
+/// write-back, the VGA window uncached and the BIOS area write-protected; everything else
+/// is write-back but 3 GiB to 4 GiB, the PCI hole with the APICs and HPET (the board puts
+/// no RAM there), uncached by variable range 0; default type write-back. Without this,
+/// Linux finds the MTRRs disabled and leaves the PAT unprogrammed.
+fn firmware_mtrrs(cpu: &mut Cpu) {
+    use crate::cpu::msr::index;
+    const WB: u64 = 0x0606_0606_0606_0606;
+    const WP: u64 = 0x0505_0505_0505_0505;
+    let writes = [
+        (index::MTRR_DEF_TYPE, 0),
+        (index::MTRR_FIX64K_00000, WB),
+        (index::MTRR_FIX16K_80000, WB),
+        (index::MTRR_FIX16K_A0000, 0),
+        (index::MTRR_PHYSBASE0, 0xC000_0000),
+        // PhysMask: 1 GiB (address bits 39:30 must match), V (bit 11).
+        (index::MTRR_PHYSBASE0 + 1, 0xFF_C000_0000 | 1 << 11),
+    ];
+    for (i, v) in writes {
+        // Valid values: the model accepts them (tested), so nothing can fail here.
+        let _ = cpu.write_msr(i, v);
+    }
+    for i in 0..8 {
+        let _ = cpu.write_msr(index::MTRR_FIX4K_C0000 + i, WP);
+    }
+    // E (bit 11), FE (bit 10), default type WB.
+    let _ = cpu.write_msr(index::MTRR_DEF_TYPE, 1 << 11 | 1 << 10 | 6);
 }
 
 /// A loader failure: what is wrong, and in which file (`None`: the kernel).
@@ -259,6 +313,7 @@ pub fn load(
             multiboot1::load(env, &mut placer, kernel, bytes, at, opts)
         }
         Some(Detected::Linux) => bzimage::load(env, &mut placer, bytes, opts),
+        Some(Detected::Vmlinux) => vmlinux::load(env, &mut placer, bytes, opts),
         Some(Detected::Elf) => elf::boot(env, &mut placer, bytes, opts),
         None => Err(LoadError::from(not_a_kernel(bytes))),
     };
@@ -271,6 +326,7 @@ pub fn detect_format(bytes: &[u8]) -> Option<KernelFormat> {
         Detected::Multiboot2(_) => KernelFormat::Multiboot2,
         Detected::Multiboot1(_) => KernelFormat::Multiboot1,
         Detected::Linux => KernelFormat::Linux,
+        Detected::Vmlinux => KernelFormat::Vmlinux,
         Detected::Elf => match bytes.get(4) {
             Some(2) => KernelFormat::Elf64,
             _ => KernelFormat::Elf32,
@@ -283,6 +339,7 @@ enum Detected {
     Multiboot2(usize),
     Multiboot1(usize),
     Linux,
+    Vmlinux,
     Elf,
 }
 
@@ -293,6 +350,8 @@ fn detect(bytes: &[u8]) -> Option<Detected> {
         Some(Detected::Multiboot1(at))
     } else if bytes.get(bzimage::HDRS_OFFSET..bzimage::HDRS_OFFSET + 4) == Some(b"HdrS") {
         Some(Detected::Linux)
+    } else if vmlinux::is_vmlinux(bytes) {
+        Some(Detected::Vmlinux)
     } else if elf::is_elf(bytes) {
         Some(Detected::Elf)
     } else {
@@ -552,6 +611,33 @@ mod tests {
         assert!(cpu.seg(crate::cpu::sreg::CS).big(), "32-bit code segment");
         assert_eq!(cpu.seg(crate::cpu::sreg::ES).selector, 0x18);
         assert_eq!(cpu.gdtr.limit, 31);
+    }
+
+    #[test]
+    fn apply_leaves_the_mtrrs_as_pc_firmware_does() {
+        use crate::cpu::msr::index;
+        let mut mem = test_mem();
+        let map = test_e820();
+        let mut env = test_env(&mut mem, &map);
+        let plan = load(&mut env, Path::new("k"), &elf64_image(), &BootOptions::default())
+            .unwrap();
+        let mut cpu = Cpu::new(Model::Modern, mem);
+        assert_eq!(cpu.read_msr(index::MTRR_DEF_TYPE), Ok(0), "off at reset");
+        plan.apply(&mut cpu);
+        // Enabled (E), fixed ranges on (FE), default type write-back.
+        assert_eq!(cpu.read_msr(index::MTRR_DEF_TYPE), Ok(0xC06));
+        assert_eq!(
+            cpu.read_msr(index::MTRR_FIX64K_00000),
+            Ok(0x0606_0606_0606_0606)
+        );
+        assert_eq!(cpu.read_msr(index::MTRR_FIX16K_A0000), Ok(0), "VGA window UC");
+        assert_eq!(cpu.read_msr(0x26F), Ok(0x0505_0505_0505_0505), "BIOS ROM WP");
+        // 3 GiB to 4 GiB, where the devices are, uncached.
+        assert_eq!(cpu.read_msr(index::MTRR_PHYSBASE0), Ok(0xC000_0000));
+        assert_eq!(
+            cpu.read_msr(index::MTRR_PHYSBASE0 + 1),
+            Ok(0xFF_C000_0000 | 1 << 11)
+        );
     }
 
     /// Applies `plan` to a fresh CPU and runs it until the probe code halts; returns the

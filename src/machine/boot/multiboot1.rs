@@ -471,7 +471,7 @@ mod tests {
                 ),
                 (PathBuf::from("b.bin"), vec![0x22; 3], String::new()),
             ],
-            linux_64bit_entry: false,
+            ..BootOptions::default()
         }
     }
 
