@@ -619,8 +619,13 @@ mod tests {
         let mut mem = test_mem();
         let map = test_e820();
         let mut env = test_env(&mut mem, &map);
-        let plan = load(&mut env, Path::new("k"), &elf64_image(), &BootOptions::default())
-            .unwrap();
+        let plan = load(
+            &mut env,
+            Path::new("k"),
+            &elf64_image(),
+            &BootOptions::default(),
+        )
+        .unwrap();
         let mut cpu = Cpu::new(Model::Modern, mem);
         assert_eq!(cpu.read_msr(index::MTRR_DEF_TYPE), Ok(0), "off at reset");
         plan.apply(&mut cpu);
@@ -630,8 +635,16 @@ mod tests {
             cpu.read_msr(index::MTRR_FIX64K_00000),
             Ok(0x0606_0606_0606_0606)
         );
-        assert_eq!(cpu.read_msr(index::MTRR_FIX16K_A0000), Ok(0), "VGA window UC");
-        assert_eq!(cpu.read_msr(0x26F), Ok(0x0505_0505_0505_0505), "BIOS ROM WP");
+        assert_eq!(
+            cpu.read_msr(index::MTRR_FIX16K_A0000),
+            Ok(0),
+            "VGA window UC"
+        );
+        assert_eq!(
+            cpu.read_msr(0x26F),
+            Ok(0x0505_0505_0505_0505),
+            "BIOS ROM WP"
+        );
         // 3 GiB to 4 GiB, where the devices are, uncached.
         assert_eq!(cpu.read_msr(index::MTRR_PHYSBASE0), Ok(0xC000_0000));
         assert_eq!(
