@@ -336,7 +336,10 @@ impl Cpu {
             Backing::Mmio => None,
         };
         if let Some(h) = host {
-            if page_left >= 15 && limit_left >= 15 && wrap_left >= 15 {
+            // Near the page end the block is decoded from what is left of the page: only an
+            // instruction that really crosses into the next page is gathered (and run
+            // uncached) by `decode_block`, not every one of the page's last 14 bytes.
+            if limit_left >= 15 && wrap_left >= 15 {
                 // SAFETY: `h` points at the start of a whole RAM/ROM page.
                 let host = unsafe { h.add((phys & 0xFFF) as usize) };
                 return Ok(CodeSource::Cached {
@@ -576,5 +579,24 @@ mod tests {
         cpu.run(&mut OpenBus, 7);
         assert_eq!(cpu.rip(), 0xFFE);
         assert_eq!(cpu.gpr[reg::RAX as usize], 7);
+    }
+
+    #[test]
+    fn a_block_that_starts_near_the_page_end_is_cached() {
+        // A loop in the last eight bytes of a page: `l: add al, 1; dec cx; jnz l; hlt`.
+        // Blocks starting in a page's last 14 bytes used to be gathered and decoded afresh
+        // on every run, though none of these instructions crosses the page end.
+        let mut cpu = Cpu::new(Model::Modern, PhysMem::new(1 << 20).unwrap());
+        cpu.segs[sreg::CS as usize] = Segment::from_cache(0, 0, 0xFFFF, attr::CODE_RX);
+        cpu.update_mode();
+        cpu.mem
+            .write_bytes(0xFF8, &[0x04, 0x01, 0x49, 0x75, 0xFB, 0xF4])
+            .unwrap();
+        cpu.gpr[reg::RCX as usize] = 100;
+        cpu.set_rip(0xFF8);
+        cpu.run(&mut OpenBus, 1000);
+        assert_eq!(cpu.gpr[reg::RAX as usize] & 0xFF, 100);
+        assert!(cpu.halted);
+        assert!(cpu.icache.lookup(super::key(0xFF8, 16)).is_some());
     }
 }
