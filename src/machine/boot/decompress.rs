@@ -73,8 +73,12 @@ const LZ4_LEGACY_BLOCK: usize = 8 << 20;
 /// Never preallocate more than this for the output, whatever the trailer claims.
 const MAX_PREALLOC: usize = 256 << 20;
 
-/// Decodes `payload` (in `format`, with its 4-byte size trailer). Errors say what failed.
-pub fn decompress(format: Compression, payload: &[u8]) -> Result<Vec<u8>, String> {
+/// Decodes `payload` (in `format`, with its 4-byte size trailer) into at most `limit` bytes
+/// (the guest RAM it must fit in): a payload whose trailer claims more is refused before
+/// decoding, and no decoder is allowed past the claimed size (plus one byte, to tell a
+/// payload that decodes to more), so a malformed or hostile payload cannot make the host
+/// allocate without bound. Errors say what failed.
+pub fn decompress(format: Compression, payload: &[u8], limit: u64) -> Result<Vec<u8>, String> {
     let name = format.name();
     if payload.len() < 8 {
         return Err(format!(
@@ -84,38 +88,33 @@ pub fn decompress(format: Compression, payload: &[u8]) -> Result<Vec<u8>, String
     }
     let (stream, trailer) = payload.split_at(payload.len() - 4);
     let size = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    if size as u64 > limit {
+        return Err(format!(
+            "{name} payload unpacks to {size} bytes (its trailer says), more than the \
+             {limit} bytes of guest RAM"
+        ));
+    }
     let mut out = Vec::with_capacity((size as usize).min(MAX_PREALLOC));
     let io = |e: std::io::Error| format!("{name} payload: {e}");
+    // One byte past the claimed size is enough to tell that the payload decodes to more.
+    let cap = size as u64 + 1;
+    let read =
+        |r: &mut dyn Read, out: &mut Vec<u8>| r.take(cap).read_to_end(out).map(drop).map_err(io);
     match format {
         // gzip's trailer is its own ISIZE: the decoder reads it.
-        Compression::Gzip => {
-            flate2::read::GzDecoder::new(payload)
-                .read_to_end(&mut out)
-                .map_err(io)?;
-        }
-        Compression::Bzip2 => {
-            bzip2_rs::DecoderReader::new(stream)
-                .read_to_end(&mut out)
-                .map_err(io)?;
-        }
-        Compression::Lzma => {
-            lzma_rust2::LzmaReader::new_mem_limit(stream, u32::MAX, None)
-                .map_err(io)?
-                .read_to_end(&mut out)
-                .map_err(io)?;
-        }
-        Compression::Xz => {
-            lzma_rust2::XzReader::new(stream, false)
-                .read_to_end(&mut out)
-                .map_err(io)?;
-        }
-        Compression::Zstd => {
-            ruzstd::decoding::StreamingDecoder::new_with_max_window_size(stream, 1 << 31)
-                .map_err(|e| format!("{name} payload: {e}"))?
-                .read_to_end(&mut out)
-                .map_err(io)?;
-        }
-        Compression::Lz4 => lz4_legacy(stream, &mut out)?,
+        Compression::Gzip => read(&mut flate2::read::GzDecoder::new(payload), &mut out)?,
+        Compression::Bzip2 => read(&mut bzip2_rs::DecoderReader::new(stream), &mut out)?,
+        Compression::Lzma => read(
+            &mut lzma_rust2::LzmaReader::new_mem_limit(stream, u32::MAX, None).map_err(io)?,
+            &mut out,
+        )?,
+        Compression::Xz => read(&mut lzma_rust2::XzReader::new(stream, false), &mut out)?,
+        Compression::Zstd => read(
+            &mut ruzstd::decoding::StreamingDecoder::new_with_max_window_size(stream, 1 << 31)
+                .map_err(|e| format!("{name} payload: {e}"))?,
+            &mut out,
+        )?,
+        Compression::Lz4 => lz4_legacy(stream, &mut out, cap)?,
         Compression::Lzo => {
             return Err("lzo payloads are not decoded on the host".to_string());
         }
@@ -132,7 +131,7 @@ pub fn decompress(format: Compression, payload: &[u8]) -> Result<Vec<u8>, String
 /// Decodes LZ4 legacy frames (`lz4 -l`): the magic, then blocks of a 32-bit little-endian
 /// compressed size and the block, each at most 8 MiB uncompressed; the magic may repeat
 /// (concatenated frames), as the kernel's lib/decompress_unlz4.c accepts.
-fn lz4_legacy(mut b: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+fn lz4_legacy(mut b: &[u8], out: &mut Vec<u8>, cap: u64) -> Result<(), String> {
     let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     if b.len() < 4 || word(b) != LZ4_LEGACY_MAGIC {
         return Err("lz4 payload: no legacy frame magic".into());
@@ -154,6 +153,11 @@ fn lz4_legacy(mut b: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         let n = lz4_flex::block::decompress_into(&b[..len], &mut block)
             .map_err(|e| format!("lz4 payload: {e}"))?;
         out.extend_from_slice(&block[..n]);
+        if out.len() as u64 >= cap {
+            // Past the claimed size already: the length check below reports it.
+            out.truncate(cap as usize);
+            return Ok(());
+        }
         b = &b[len..];
     }
     if !b.is_empty() {
@@ -230,7 +234,7 @@ mod tests {
             assert_eq!(Compression::detect(&payload), Some(format));
             assert!(format.supported());
             assert_eq!(
-                decompress(format, &payload).unwrap_or_else(|e| panic!("{e}")),
+                decompress(format, &payload, 1000).unwrap_or_else(|e| panic!("{e}")),
                 sample(),
                 "{}",
                 format.name()
@@ -251,18 +255,51 @@ mod tests {
             let mut p = payload.clone();
             let n = p.len();
             p[n - 4..].copy_from_slice(&999u32.to_le_bytes());
-            assert!(decompress(format, &p).is_err(), "{}", format.name());
+            assert!(
+                decompress(format, &p, 1 << 20).is_err(),
+                "{}",
+                format.name()
+            );
             // Truncated in the middle, and every byte flipped in turn at a few places.
-            assert!(decompress(format, &payload[..payload.len() / 2]).is_err());
+            assert!(decompress(format, &payload[..payload.len() / 2], 1 << 20).is_err());
             for at in [payload.len() / 3, payload.len() / 2, payload.len() - 6] {
                 let mut p = payload.clone();
                 p[at] ^= 0x55;
-                let _ = decompress(format, &p);
+                let _ = decompress(format, &p, 1 << 20);
             }
         }
         assert_eq!(
-            decompress(Compression::Xz, b"\xfd7zXZ").unwrap_err(),
+            decompress(Compression::Xz, b"\xfd7zXZ", 1 << 20).unwrap_err(),
             "xz payload of 5 bytes is too short"
         );
+    }
+
+    #[test]
+    fn no_payload_unpacks_past_its_claimed_size_or_the_guest_ram() {
+        for (format, payload) in payloads() {
+            // More than the guest RAM: refused before any decoding.
+            assert_eq!(
+                decompress(format, &payload, 999).unwrap_err(),
+                format!(
+                    "{} payload unpacks to 1000 bytes (its trailer says), more than the 999 \
+                     bytes of guest RAM",
+                    format.name()
+                )
+            );
+            // A trailer that understates the size: decoding stops one byte past the claim
+            // (a bomb with a small trailer cannot grow the output without bound).
+            if format != Compression::Gzip {
+                let mut p = payload.clone();
+                let n = p.len();
+                p[n - 4..].copy_from_slice(&100u32.to_le_bytes());
+                assert_eq!(
+                    decompress(format, &p, 1 << 20).unwrap_err(),
+                    format!(
+                        "{} payload decoded to 101 bytes, its trailer says 100",
+                        format.name()
+                    )
+                );
+            }
+        }
     }
 }

@@ -142,7 +142,8 @@ pub(crate) fn load_payload(
     let Some(format) = Compression::detect(payload).filter(|f| f.supported()) else {
         return Ok(None);
     };
-    let unpacked = decompress::decompress(format, payload).map_err(|e| {
+    let ram = env.mem.ram_size();
+    let unpacked = decompress::decompress(format, payload, ram).map_err(|e| {
         format!("cannot unpack the kernel: {e} (--kernel-decompress guest lets the kernel do it)")
     })?;
     if !elf::is_elf(&unpacked) {
