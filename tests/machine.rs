@@ -147,6 +147,31 @@ fn serial_input_longer_than_the_fifo_arrives_whole() {
 }
 
 #[test]
+fn a_word_access_past_a_devices_last_port_reaches_no_other_register() {
+    // OUT DX, AX at COM1's last port (0x3FF, the scratch register): the high byte goes to
+    // port 0x400, where nothing answers. It used to wrap onto COM1's register 0 (THR) and
+    // send a character.
+    let mut m = machine(
+        |a| {
+            a.mov(dx, 0x3FF)?;
+            a.mov(ax, 0x4142)?;
+            a.out(dx, ax)?;
+            a.in_(al, dx)?;
+            a.out(0xE9, al)?;
+            outb(a, 0xF4, 0x10)
+        },
+        None,
+    );
+    let mut host = Recorder::default();
+    assert_eq!(m.run(&mut host), Exit::DebugExit(0x21));
+    assert_eq!(
+        host.debugcon, b"\x42",
+        "the scratch register holds the low byte"
+    );
+    assert_eq!(host.serial, b"", "nothing was transmitted");
+}
+
+#[test]
 fn serial_output_reaches_the_host_and_debug_exit_ends_the_run() {
     let mut m = machine(
         |a| {

@@ -527,7 +527,8 @@ impl Uart {
 
 impl PortIo for Uart {
     /// Reads the register at `port & 7`; wider accesses read consecutive registers, as the
-    /// ISA bus splits them for an 8-bit device.
+    /// ISA bus splits them for an 8-bit device (the board splits accesses that run past the
+    /// UART's eight ports).
     fn io_read(&mut self, ctx: &mut DevCtx, port: u16, size: u8) -> u32 {
         self.tick(ctx.now);
         let mut v = 0u32;

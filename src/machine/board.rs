@@ -440,12 +440,20 @@ impl Board {
     fn port_dev(&self, port: u16) -> PortDev {
         self.ports[port as usize]
     }
-}
 
-impl Bus for Board {
-    fn io_read(&mut self, mem: &mut PhysMem, port: u16, size: u8) -> u32 {
+    /// Whether the bytes of a `size`-byte access at `port` belong to more than one device
+    /// (or to none past the first): the ISA bus then runs one byte cycle per port, each
+    /// answered by the device at that port, instead of handing the device a wide access
+    /// that it would fold back onto its own registers.
+    fn spans_devices(&self, port: u16, size: u8) -> bool {
+        let dev = self.port_dev(port);
+        (1..size as u16).any(|i| self.port_dev(port.wrapping_add(i)) != dev)
+    }
+
+    /// One access to the device at `port`, all of whose bytes it decodes.
+    fn port_read(&mut self, mem: &mut PhysMem, port: u16, size: u8) -> u32 {
         let mut ctx = DevCtx { now: self.now, mem };
-        let v = match self.port_dev(port) {
+        match self.port_dev(port) {
             PortDev::Pic => self.pic.io_read(&mut ctx, port, size),
             PortDev::Pit => self.pit.io_read(&mut ctx, port, size),
             PortDev::I8042 => self.i8042.io_read(&mut ctx, port, size),
@@ -459,12 +467,11 @@ impl Bus for Board {
             PortDev::Pci => self.pci.io_read(&mut ctx, port, size),
             PortDev::AcpiPm => self.acpi_pm.io_read(&mut ctx, port, size),
             PortDev::None => ones(size) as u32,
-        };
-        self.after_access(mem);
-        v
+        }
     }
 
-    fn io_write(&mut self, mem: &mut PhysMem, port: u16, size: u8, value: u32) {
+    /// One access to the device at `port`, all of whose bytes it decodes.
+    fn port_write(&mut self, mem: &mut PhysMem, port: u16, size: u8, value: u32) {
         let mut ctx = DevCtx { now: self.now, mem };
         match self.port_dev(port) {
             PortDev::Pic => self.pic.io_write(&mut ctx, port, size, value),
@@ -487,6 +494,30 @@ impl Bus for Board {
             }
             PortDev::AcpiPm => self.acpi_pm.io_write(&mut ctx, port, size, value),
             PortDev::None => {}
+        }
+    }
+}
+
+impl Bus for Board {
+    fn io_read(&mut self, mem: &mut PhysMem, port: u16, size: u8) -> u32 {
+        let v = if self.spans_devices(port, size) {
+            (0..size.min(4) as u16).fold(0, |v, i| {
+                v | self.port_read(mem, port.wrapping_add(i), 1) << (8 * i)
+            })
+        } else {
+            self.port_read(mem, port, size)
+        };
+        self.after_access(mem);
+        v
+    }
+
+    fn io_write(&mut self, mem: &mut PhysMem, port: u16, size: u8, value: u32) {
+        if self.spans_devices(port, size) {
+            for i in 0..size.min(4) as u16 {
+                self.port_write(mem, port.wrapping_add(i), 1, value >> (8 * i) & 0xFF);
+            }
+        } else {
+            self.port_write(mem, port, size, value);
         }
         self.after_access(mem);
     }
