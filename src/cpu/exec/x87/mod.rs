@@ -196,7 +196,8 @@ fn fop(d: &Decoded) -> u16 {
         let base = ins.memory_base();
         let index = ins.memory_index();
         let disp = ins.memory_displ_size();
-        let sixteen = base.size() == 2 || index.size() == 2;
+        // 16-bit addressing has its own rm table, [disp16] included.
+        let sixteen = d.addr_size() == 0;
         let rm = if sixteen {
             use Register as Rg;
             match (base, index) {
@@ -210,6 +211,9 @@ fn fop(d: &Decoded) -> u16 {
                 _ => 7,
             }
         } else if index != Register::None || (base.number() & 7) == 4 {
+            4
+        } else if base == Register::None && d.bits == 64 {
+            // 64-bit code encodes an absolute [disp32] with a SIB byte: rm = 5 is RIP-relative.
             4
         } else if base == Register::None || base == Register::RIP || base == Register::EIP {
             5

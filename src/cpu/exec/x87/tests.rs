@@ -478,3 +478,27 @@ fn the_opcode_and_pointers_are_recorded() {
     run(&mut c, |a| a.fnstcw(word_ptr(DATA + 0x20))).unwrap();
     assert_eq!(c.fpu.fip, fip);
 }
+
+#[test]
+fn the_opcode_rebuilds_the_modrm_byte_in_every_addressing_form() {
+    use crate::cpu::decode::Decoded;
+    use crate::cpu::Model;
+    // (code size, instruction bytes, FOP = low 3 bits of the first byte : ModRM).
+    let cases: [(u32, &[u8], u16); 6] = [
+        (16, &[0xD9, 0x06, 0x34, 0x12], 0x106), // fld dword [0x1234]: 16-bit [disp16]
+        (16, &[0xD9, 0x46, 0x02], 0x146),       // fld dword [bp+2]
+        (32, &[0xD9, 0x05, 0x34, 0x12, 0, 0], 0x105), // [disp32]
+        (64, &[0xD9, 0x04, 0x25, 0x34, 0x12, 0, 0], 0x104), // absolute [disp32] via SIB
+        (64, &[0xD9, 0x05, 0, 0, 0, 0], 0x105), // [rip+0]
+        (64, &[0xDC, 0x7C, 0x24, 0x08], 0x47C), // fdivr qword [rsp+8]
+    ];
+    for (bits, bytes, want) in cases {
+        let ins = iced_x86::Decoder::new(bits, bytes, 0).decode();
+        let d = Decoded {
+            ins: &ins,
+            bits,
+            model: Model::Modern,
+        };
+        assert_eq!(super::fop(&d), want, "{bits}-bit {bytes:02x?}");
+    }
+}
