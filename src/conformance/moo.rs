@@ -93,6 +93,11 @@ impl<'a> Cursor<'a> {
         self.pos >= self.data.len()
     }
 
+    /// Bytes not read yet.
+    fn left(&self) -> usize {
+        self.data.len().saturating_sub(self.pos)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
         let end = end.ok_or_else(|| format!("truncated at byte {} (wanted {n} more)", self.pos))?;
@@ -147,7 +152,8 @@ fn parse_state(payload: &[u8]) -> Result<State, String> {
             }
             b"RAM " => {
                 let n = c.u32()?;
-                st.ram.reserve(n as usize);
+                // Five bytes an entry: a corrupt count cannot reserve more than the chunk holds.
+                st.ram.reserve((n as usize).min(c.left() / 5));
                 for _ in 0..n {
                     let addr = c.u32()?;
                     let v = c.u8()?;
@@ -206,7 +212,8 @@ pub fn parse(data: &[u8]) -> Result<MooFile, String> {
         .take(4)
         .map(|b| [b[0], b[1], b[2], b[3]])
         .unwrap_or(*b"    ");
-    let mut tests = Vec::with_capacity(count as usize);
+    // A chunk takes at least eight bytes: a corrupt count cannot reserve more than that.
+    let mut tests = Vec::with_capacity((count as usize).min(c.left() / 8));
     while !c.done() {
         let (id, p) = c.chunk()?;
         if &id == b"TEST" {
@@ -347,6 +354,15 @@ mod tests {
         let mut wrong = full.clone();
         wrong[12] = 2; // header test count
         assert!(parse(&wrong).unwrap_err().contains("promises 2"));
+        // A corrupt count (4 billion tests, 4 billion RAM entries) is an error, not an
+        // allocation that aborts the process.
+        let mut huge = full.clone();
+        huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(parse(&huge).unwrap_err().contains("promises 4294967295"));
+        let at = full.windows(4).position(|w| w == b"RAM ").unwrap() + 8;
+        let mut huge = full;
+        huge[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(parse(&huge).unwrap_err().contains("truncated"));
         assert!(parse(b"NOPE\0\0\0\0").is_err());
     }
 }

@@ -189,7 +189,7 @@ fn load_revoked(dir: &Path) -> Result<HashSet<[u8; 20]>, Error> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
     {
         let bad = || Error::file(&path, format!("not a SHA-1 hash: `{line}`"));
-        if line.len() != 40 {
+        if line.len() != 40 || !line.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut h = [0u8; 20];
@@ -638,6 +638,15 @@ mod tests {
         ]));
         std::fs::write(dir.join("revocation_list.txt"), "xyz\n").unwrap();
         assert!(load_revoked(&dir).is_err());
+        // Forty bytes that are not forty hex digits: a multi-byte character used to split
+        // inside a pair and panic; a sign used to pass for a digit.
+        for bad in [
+            "é123456789abcdef0123456789abcdef0123456\n",
+            "+123456789abcdef0123456789abcdef01234567\n",
+        ] {
+            std::fs::write(dir.join("revocation_list.txt"), bad).unwrap();
+            assert!(load_revoked(&dir).is_err(), "{bad}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
