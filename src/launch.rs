@@ -129,22 +129,13 @@ pub fn parse_rtc(s: &str) -> Result<u64, String> {
         || t[0] > 23
         || t[1] > 59
         || t[2] > 60
-        || d[0] < 1970
+        || !(1970..=9999).contains(&d[0])
     {
         return Err(bad());
     }
-    Ok(days_from_civil(d[0], d[1], d[2]) * 86400 + t[0] * 3600 + t[1] * 60 + t[2])
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date.
-fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    // In range: 1970 onwards gives no negative day count, 9999 no overflow.
+    let days = crate::dev::rtc::days_from_civil(d[0] as i64, d[1] as u32, d[2] as u32) as u64;
+    Ok(days * 86400 + t[0] * 3600 + t[1] * 60 + t[2])
 }
 
 /// Builds the machine, loads its guest, runs it, and returns the process exit status.
@@ -275,5 +266,8 @@ mod tests {
         assert_eq!(parse_rtc("2000-03-01T12:34:56Z"), Ok(951_914_096));
         assert!(parse_rtc("2000-13-01T00:00:00").is_err());
         assert!(parse_rtc("yesterday").is_err());
+        // A year the u64 day count used to overflow on.
+        assert!(parse_rtc("18446744073709551615-01-01T00:00:00").is_err());
+        assert_eq!(parse_rtc("9999-12-31T23:59:59"), Ok(253_402_300_799));
     }
 }

@@ -87,7 +87,7 @@ const UIP_TICKS: u64 = 8;
 /// Days from 1970-01-01 to year `y`, month `m` (1–12), day `d` of the proleptic Gregorian
 /// calendar. The year is counted from March so that the leap day is the last day of a year;
 /// 400 years are exactly 146097 days.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let (y, mar) = if m > 2 {
         (y, m as i64 - 3)
     } else {
