@@ -212,8 +212,8 @@ pub struct Exc {
     pub addr: u64,
     /// RIP saved by the exception: the faulting instruction (or the next one for traps).
     pub rip: u64,
-    /// Whether it was delivered (vx86 may instead shut down while delivering it; the
-    /// comparison then uses the fault the instruction raised).
+    /// Whether it was delivered (vx86 may instead shut down while delivering it, which
+    /// fails the comparison; the report shows the fault the instruction raised).
     pub delivered: bool,
 }
 

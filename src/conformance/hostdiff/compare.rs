@@ -142,7 +142,10 @@ fn event_diff(host: &Event, emu: &Event) -> Option<String> {
     match (host, emu) {
         (Event::Completed, Event::Completed) => None,
         (Event::Exception(h), Event::Exception(e)) => {
+            // The host always delivers (its kernel turns the fault into a signal); vx86
+            // shutting down instead is a difference like any other.
             let same = h.vector == e.vector
+                && h.delivered == e.delivered
                 && h.rip == e.rip
                 && match h.vector {
                     // Error codes: selector-style codes compare whole; #PF compares P, W/R
@@ -537,6 +540,14 @@ mod tests {
         assert!(diff(&c, &h, &e).is_some());
         e.event = exc(None, 0);
         assert!(diff(&c, &h, &e).unwrap().contains("unknown exception"));
+        // The same fault, but vx86 shut down delivering it: a mismatch.
+        h.event = exc(Some(14), 4);
+        e.event = exc(Some(14), 4);
+        assert_eq!(diff(&c, &h, &e), None);
+        if let Event::Exception(x) = &mut e.event {
+            x.delivered = false;
+        }
+        assert!(diff(&c, &h, &e).unwrap().contains("not delivered"));
         // The flags are masked with those undefined before the faulting instruction.
         h.event = exc(Some(0), 0);
         e.event = exc(Some(0), 0);

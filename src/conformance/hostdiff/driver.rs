@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use iced_x86::Mnemonic;
 
-use super::{compare, emu, gen, native, x87, Case, Event, Family, Summary, BATCH};
+use super::{compare, emu, gen, native, x87, Case, Family, Summary, BATCH};
 use crate::Error;
 
 /// Mismatch reports printed in full at most (`VX86_HOSTDIFF_SHOW` overrides it).
@@ -34,8 +34,6 @@ struct WorkerResult {
     reports: Vec<((bool, u64), String)>,
     /// Failures in sequences with an instruction vx86 does not implement.
     unimplemented: u64,
-    /// Exceptions vx86 raised but shut down delivering.
-    undelivered: u64,
     /// Passing cases whose transcendental result differed in the last bit or C1.
     last_bit: u64,
     tally: Tally,
@@ -95,9 +93,6 @@ pub fn run(count: u64, seed: u64, family: Family) -> Result<Summary, Error> {
                         let mut batch_failed = 0;
                         for (case, native) in cases.iter().zip(&natives) {
                             let mine = emu.run(case);
-                            if let Event::Exception(e) = &mine.event {
-                                res.undelivered += !e.delivered as u64;
-                            }
                             let report = compare::diff(case, native, &mine);
                             tally(&mut res.tally, case, report.is_some());
                             match report {
@@ -156,7 +151,6 @@ pub fn run(count: u64, seed: u64, family: Family) -> Result<Summary, Error> {
         total.summary.passed += r.summary.passed;
         total.summary.failed += r.summary.failed;
         total.unimplemented += r.unimplemented;
-        total.undelivered += r.undelivered;
         total.last_bit += r.last_bit;
         total.reports.extend(r.reports);
         for (m, (n, f)) in r.tally {
@@ -176,12 +170,6 @@ pub fn run(count: u64, seed: u64, family: Family) -> Result<Summary, Error> {
         );
     }
     print_tally(&total.tally);
-    if total.undelivered > 0 {
-        println!(
-            "host-diff: vx86 shut down delivering {} exceptions (compared as the faults raised)",
-            total.undelivered
-        );
-    }
     if total.unimplemented > 0 {
         println!(
             "host-diff: {} of the failed sequences hold an instruction vx86 does not implement",
