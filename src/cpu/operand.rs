@@ -280,7 +280,7 @@ impl Cpu {
             return Err(Fault::GP0);
         }
         let who = self.data_privilege();
-        self.check_alignment128(lin, who)?;
+        self.check_alignment(lin, 16, who)?;
         let mut v = 0u128;
         let mut at = 0;
         while at < 16 {
@@ -301,7 +301,7 @@ impl Cpu {
             return Err(Fault::GP0);
         }
         let who = self.data_privilege();
-        self.check_alignment128(lin, who)?;
+        self.check_alignment(lin, 16, who)?;
         self.probe_write_lin(lin, 1, who)?;
         if lin & 0xFFF > 0xFF0 {
             // The second page, from its first byte (where a fault there reports CR2).
@@ -347,18 +347,6 @@ impl Cpu {
         let last = lin.wrapping_add(len as u64 - 1);
         if last & !0xFFF != lin & !0xFFF {
             self.probe_write_lin(last & !0xFFF & self.lin_mask, 1, who)?;
-        }
-        Ok(())
-    }
-
-    /// #AC(0) for a 16-byte access not aligned on 16 bytes while alignment checking is on
-    /// (see [`Cpu::read128`]).
-    fn check_alignment128(&self, lin: u64, who: Privilege) -> Result<(), Fault> {
-        if who == Privilege::User
-            && self.tlb_set() == super::mmu::tlb::TlbSet::UserAligned
-            && lin & 15 != 0
-        {
-            return Err(Fault::AC);
         }
         Ok(())
     }

@@ -171,9 +171,10 @@ impl Cpu {
             return None;
         }
         if self.intr && self.flags.has(bit::IF) {
-            let mem = &mut self.mem;
-            let vector = self.bus.at(self.icount + self.idle_ns).ack_interrupt(mem);
-            let st = self.bus.at(self.icount + self.idle_ns).status();
+            let now = self.now();
+            let bus = self.bus.at(now);
+            let vector = bus.ack_interrupt(&mut self.mem);
+            let st = bus.status();
             self.apply_bus_status(st);
             if let Some(v) = vector {
                 self.halted = false;

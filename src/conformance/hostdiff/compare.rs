@@ -107,27 +107,19 @@ fn sse_diff(host: &Outcome, emu: &Outcome) -> Vec<String> {
 /// compared, as in [`x87_diff`]: AMD processors save it only with an exception pending.
 fn mmx_diff(host: &Outcome, emu: &Outcome) -> Vec<String> {
     let mut lines = Vec::new();
-    let word = |fx: &[u8; FX_LEN], at: usize| u16::from_le_bytes([fx[at], fx[at + 1]]);
-    for (name, at) in [("fcw", 0), ("fsw", 2), ("ftw", 4)] {
-        let (h, e) = (word(&host.fx, at), word(&emu.fx, at));
-        let (h, e) = if at == 4 {
-            (h & 0xFF, e & 0xFF)
-        } else {
-            (h, e)
-        };
+    let (hcw, hsw, htw, hst) = x87_of(&host.fx);
+    let (ecw, esw, etw, est) = x87_of(&emu.fx);
+    for (name, h, e) in [
+        ("fcw", hcw, ecw),
+        ("fsw", hsw, esw),
+        ("ftw", htw.into(), etw.into()),
+    ] {
         if h != e {
             lines.push(format!("{name:>6}: host {h:#06x}  vx86 {e:#06x}"));
         }
     }
-    for i in 0..8 {
-        let at = 32 + 16 * i;
-        if host.fx[at..at + 10] != emu.fx[at..at + 10] {
-            let v = |fx: &[u8; FX_LEN]| {
-                let mut b = [0u8; 10];
-                b.copy_from_slice(&fx[at..at + 10]);
-                F80::from_bytes(b)
-            };
-            let (h, e) = (v(&host.fx), v(&emu.fx));
+    for (i, (h, e)) in hst.iter().zip(&est).enumerate() {
+        if (h.se, h.m) != (e.se, e.m) {
             lines.push(format!(
                 "   st{i}: host {:04x}:{:016x}  vx86 {:04x}:{:016x}",
                 h.se, h.m, e.se, e.m

@@ -131,7 +131,9 @@ impl Cpu {
         Ok((target, phys, t))
     }
 
-    fn check_alignment(&self, lin: u64, n: u8, who: Privilege) -> Result<(), Fault> {
+    /// #AC(0) for an `n`-byte data access at `lin` not aligned on `n` while alignment
+    /// checking is on.
+    pub(crate) fn check_alignment(&self, lin: u64, n: u8, who: Privilege) -> Result<(), Fault> {
         // SDM Vol. 3A 6.15 (#AC): CR0.AM, EFLAGS.AC and CPL 3, for data accesses.
         if who == Privilege::User
             && self.tlb_set() == TlbSet::UserAligned

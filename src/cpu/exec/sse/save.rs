@@ -24,8 +24,6 @@ const MXCSR_AT: usize = 24;
 const XMM_AT: usize = 160;
 /// Offset of the XSAVE header (XSTATE_BV, XCOMP_BV, reserved).
 const HEADER_AT: u64 = 512;
-/// Bytes of the standard-format XSAVE area for x87 and SSE state: CPUID.(EAX=0DH,ECX=0).EBX.
-pub const XSAVE_SIZE: u32 = crate::cpu::cpuid::XSAVE_AREA;
 
 /// The XMM registers a save area holds in the current mode.
 fn xmm_count(cpu: &Cpu) -> usize {
@@ -177,7 +175,7 @@ fn in_use(cpu: &Cpu) -> u64 {
 /// writes them all, as XSAVE does) (`WIDE`: the 64-bit x87 format).
 fn xsave<const WIDE: bool>(cpu: &mut Cpu, op: &Op) -> R {
     x_ready(cpu)?;
-    let off = area(cpu, op, XSAVE_SIZE as u64, 64, true)?;
+    let off = area(cpu, op, crate::cpu::cpuid::XSAVE_AREA as u64, 64, true)?;
     let rfbm = rfbm(cpu);
     let mut header = [0u8; 8];
     get(cpu, op, off, HEADER_AT as usize, &mut header)?;
@@ -202,7 +200,7 @@ fn xsave<const WIDE: bool>(cpu: &mut Cpu, op: &Op) -> R {
 /// (SDM Vol. 1 13.8), checked before anything changes.
 fn xrstor<const WIDE: bool>(cpu: &mut Cpu, op: &Op) -> R {
     x_ready(cpu)?;
-    let off = area(cpu, op, XSAVE_SIZE as u64, 64, false)?;
+    let off = area(cpu, op, crate::cpu::cpuid::XSAVE_AREA as u64, 64, false)?;
     let rfbm = rfbm(cpu);
     let mut header = [0u8; 64];
     get(cpu, op, off, HEADER_AT as usize, &mut header)?;

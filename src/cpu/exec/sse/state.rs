@@ -11,9 +11,6 @@ use crate::cpu::fault::Fault;
 use crate::cpu::state::reg;
 use crate::cpu::{Cpu, Cr4, Op, Width, U32, U8};
 
-/// The XCR0 bits vx86 supports: x87 (bit 0) and SSE (bit 1) state (SDM Vol. 1 13.1).
-pub const XCR0_SUPPORTED: u64 = crate::cpu::cpuid::XCR0_SUPPORTED;
-
 /// LDMXCSR m32: #GP(0) if a reserved bit is set (SDM Vol. 2A LDMXCSR).
 fn ldmxcsr(cpu: &mut Cpu, op: &Op) -> R {
     sse_ready(cpu)?;
@@ -58,7 +55,7 @@ fn xsetbv(cpu: &mut Cpu, _: &Op) -> R {
     }
     let v =
         (cpu.gpr[reg::RDX as usize] as u32 as u64) << 32 | cpu.gpr[reg::RAX as usize] as u32 as u64;
-    if v & 1 == 0 || v & !XCR0_SUPPORTED != 0 {
+    if v & 1 == 0 || v & !crate::cpu::cpuid::XCR0_SUPPORTED != 0 {
         return Err(Fault::GP0);
     }
     cpu.xcr0 = v;
