@@ -74,7 +74,8 @@ impl Bus for OpenBus {
 
 /// All ones in `size` bytes.
 pub fn ones(size: u8) -> u64 {
-    u64::MAX >> (64 - 8 * size as u32)
+    // Clamped, so that no size can make the shift overflow.
+    u64::MAX >> (64 - 8 * size.clamp(1, 8) as u32)
 }
 
 /// Where the CPU keeps the bus it was handed for one call of `run`.

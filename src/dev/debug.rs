@@ -3,6 +3,7 @@
 //! POST code port 0x80.
 
 use super::bus::{DevCtx, PortIo};
+use crate::cpu::bus::ones;
 
 /// Port of the byte console.
 pub const CONSOLE_PORT: u16 = 0xE9;
@@ -53,7 +54,7 @@ impl PortIo for DebugPorts {
             // Bochs and QEMU return 0xE9 so guests can detect the console.
             CONSOLE_PORT => 0xE9,
             POST_PORT => self.last_post as u32,
-            _ => u32::MAX >> (32 - 8 * size as u32),
+            _ => ones(size.min(4)) as u32,
         }
     }
 
@@ -66,7 +67,7 @@ impl PortIo for DebugPorts {
             }
             EXIT_PORT..=0xF7 => {
                 // QEMU's isa-debug-exit: the value written, at the access size, shifted and or-ed.
-                let v = value & (u32::MAX >> (32 - 8 * size as u32));
+                let v = value & (ones(size.min(4)) as u32);
                 self.exit = Some((v << 1) | 1);
             }
             _ => {}

@@ -19,6 +19,7 @@
 //! 0x19) is big-endian: a u32 count, then per file {u32 size, u16 select, u16 reserved,
 //! char name\[56\]}, sorted by name as QEMU sorts it, files at selectors 0x20 onwards.
 
+use crate::cpu::bus::ones;
 use std::collections::BTreeMap;
 
 use super::bus::{DevCtx, PortIo};
@@ -386,7 +387,7 @@ impl PortIo for FwCfg {
                     v | (b as u32) << (8 * i)
                 })
             }
-            _ => u32::MAX >> (32 - 8 * size.clamp(1, 4) as u32),
+            _ => ones(size.min(4)) as u32,
         }
     }
 

@@ -13,6 +13,7 @@
 //! offered.
 
 use super::bus::{DevCtx, Mmio, Timed};
+use crate::cpu::bus::ones;
 
 /// The main counter's period in femtoseconds (10 ns: 100 MHz).
 pub const PERIOD_FS: u64 = 10_000_000;
@@ -374,7 +375,7 @@ impl Hpet {
 impl Mmio for Hpet {
     fn mmio_read(&mut self, ctx: &mut DevCtx, offset: u64, size: u8) -> u64 {
         if offset >= 0x400 {
-            return u64::MAX >> (64 - 8 * size.clamp(1, 8) as u32);
+            return ones(size);
         }
         self.tick(ctx.now);
         let v = self.read64(offset & !7, ctx.now) >> (8 * (offset & 7));

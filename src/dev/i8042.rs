@@ -17,6 +17,7 @@
 //! The A20 gate and the CPU reset line are output port bits 1 and 0; the board reads them
 //! through [`I8042::a20`] and [`I8042::reset_requested`].
 
+use crate::cpu::bus::ones;
 use std::collections::VecDeque;
 
 use super::bus::{DevCtx, PortIo, Timed};
@@ -360,7 +361,7 @@ impl I8042 {
 
 impl PortIo for I8042 {
     fn io_read(&mut self, ctx: &mut DevCtx, port: u16, size: u8) -> u32 {
-        let ones = u32::MAX >> (32 - 8 * size.clamp(1, 4) as u32);
+        let ones = ones(size.min(4)) as u32;
         self.tick(ctx.now);
         let v = match port {
             DATA_PORT => {

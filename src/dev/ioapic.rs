@@ -16,6 +16,7 @@
 //! through [`IoApic::eoi`].
 
 use super::bus::{DevCtx, Mmio};
+use crate::cpu::bus::ones;
 
 /// Offset of IOREGSEL, the index register.
 pub const IOREGSEL: u64 = 0x00;
@@ -265,7 +266,7 @@ impl IoApic {
 
 impl Mmio for IoApic {
     fn mmio_read(&mut self, _: &mut DevCtx, offset: u64, size: u8) -> u64 {
-        let ones = u64::MAX >> (64 - 8 * size.clamp(1, 8) as u32);
+        let ones = ones(size);
         let (base, v) = match offset {
             0x00..=0x03 => (IOREGSEL, self.sel as u32),
             0x10..=0x13 => (IOWIN, self.read_indirect()),

@@ -30,6 +30,7 @@
 //! at divide-by-1, as QEMU's APIC does; the TSC runs at 1 GHz too (TSC = virtual ns + offset).
 
 use super::bus::{DevCtx, Mmio, Timed};
+use crate::cpu::bus::ones;
 
 /// The frequency of the clock the APIC timer divides (SDM 11.5.4: the bus or core crystal
 /// clock): 1 GHz, so one count is one virtual nanosecond at divide-by-1.
@@ -1054,7 +1055,7 @@ impl Mmio for Lapic {
     /// xAPIC registers are 32 bits wide on 16-byte boundaries (SDM 11.4.1): a read inside
     /// the first dword of a slot returns its bytes; the rest of each slot reads zero.
     fn mmio_read(&mut self, ctx: &mut DevCtx, offset: u64, size: u8) -> u64 {
-        let ones = u64::MAX >> (64 - 8 * size.clamp(1, 8) as u32);
+        let ones = ones(size);
         if !self.mmio_enabled() || offset >= 0x1000 {
             return ones;
         }

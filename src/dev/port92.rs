@@ -6,6 +6,7 @@
 //! either [`Port92::a20`] or the i8042's `a20()` is true.
 
 use super::bus::{DevCtx, PortIo};
+use crate::cpu::bus::ones;
 
 /// The port.
 pub const PORT: u16 = 0x92;
@@ -47,7 +48,7 @@ impl Port92 {
 
 impl PortIo for Port92 {
     fn io_read(&mut self, _: &mut DevCtx, port: u16, size: u8) -> u32 {
-        let ones = u32::MAX >> (32 - 8 * size.clamp(1, 4) as u32);
+        let ones = ones(size.min(4)) as u32;
         if port == PORT {
             (ones & !0xFF) | self.value as u32
         } else {
