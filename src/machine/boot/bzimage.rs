@@ -288,13 +288,13 @@ pub(crate) fn load(
             zeropage::E820_MAX_ENTRIES_ZEROPAGE
         )));
     }
+    let header = SetupHeader {
+        image: &b[..h.end],
+        initrd_addr_max: h.initrd_addr_max,
+    };
     // Fast entry: unpack the payload here and boot the vmlinux inside (vmlinux.rs).
     if opts.kernel_decompress == KernelDecompress::Host {
         if let Some((off, len)) = h.payload {
-            let header = SetupHeader {
-                image: &b[..h.end],
-                initrd_addr_max: h.initrd_addr_max,
-            };
             if let Some(plan) =
                 vmlinux::load_payload(env, placer, &pm[off..off + len], &header, opts)?
             {
@@ -306,10 +306,6 @@ pub(crate) fn load(
     let load_addr = place_kernel(&h, placer, pm_len)?;
     place::write(env.mem, load_addr, pm, "Linux kernel")?;
 
-    let header = SetupHeader {
-        image: &b[..h.end],
-        initrd_addr_max: h.initrd_addr_max,
-    };
     let zp = write_boot_params(env, placer, &header, load_addr, opts)?;
 
     let (gdt, page_tables) = alloc_cpu_tables(placer, long)?;
