@@ -31,6 +31,7 @@
 
 use super::bus::{DevCtx, Mmio, Timed};
 use crate::cpu::bus::ones;
+use crate::cpu::msr::{APIC_BASE_BSP, APIC_BASE_EN};
 
 /// The frequency of the clock the APIC timer divides (SDM 11.5.4: the bus or core crystal
 /// clock): 1 GHz, so one count is one virtual nanosecond at divide-by-1.
@@ -39,12 +40,8 @@ pub const BUS_HZ: u64 = 1_000_000_000;
 /// The reset value of IA32_APIC_BASE's address field.
 pub const DEFAULT_BASE: u64 = 0xFEE0_0000;
 
-/// IA32_APIC_BASE.BSP (bit 8): this processor is the bootstrap processor.
-pub const BASE_BSP: u64 = 1 << 8;
 /// IA32_APIC_BASE.EXTD (bit 10): x2APIC mode.
 pub const BASE_EXTD: u64 = 1 << 10;
-/// IA32_APIC_BASE.EN (bit 11): the APIC is globally enabled.
-pub const BASE_EN: u64 = 1 << 11;
 /// IA32_APIC_BASE bits that are reserved whatever MAXPHYADDR is: 7:0, 9 and 63:52.
 const BASE_RESERVED: u64 = 0xFF | 1 << 9 | !((1u64 << 52) - 1);
 
@@ -316,7 +313,7 @@ impl Lapic {
     pub fn new(apic_id: u32, bsp: bool) -> Lapic {
         let mut l = Lapic {
             initial_id: apic_id,
-            apic_base: DEFAULT_BASE | BASE_EN | if bsp { BASE_BSP } else { 0 },
+            apic_base: DEFAULT_BASE | APIC_BASE_EN | if bsp { APIC_BASE_BSP } else { 0 },
             id: apic_id as u8,
             tpr: 0,
             ldr: 0,
@@ -349,8 +346,8 @@ impl Lapic {
 
     /// RESET: the power-up state, IA32_APIC_BASE included.
     pub fn reset(&mut self) {
-        let bsp = self.apic_base & BASE_BSP;
-        self.apic_base = DEFAULT_BASE | BASE_EN | bsp;
+        let bsp = self.apic_base & APIC_BASE_BSP;
+        self.apic_base = DEFAULT_BASE | APIC_BASE_EN | bsp;
         self.id = self.initial_id as u8;
         self.reset_registers();
     }
@@ -414,13 +411,13 @@ impl Lapic {
         if value & BASE_RESERVED != 0 {
             return false;
         }
-        let (en, extd) = (value & BASE_EN != 0, value & BASE_EXTD != 0);
+        let (en, extd) = (value & APIC_BASE_EN != 0, value & BASE_EXTD != 0);
         let (was_en, was_x2) = (self.enabled(), self.x2apic());
         if (extd && !en) || (was_x2 && en && !extd) || (!was_en && extd) {
             return false;
         }
-        let bsp = self.apic_base & BASE_BSP;
-        self.apic_base = (value & !BASE_BSP) | bsp;
+        let bsp = self.apic_base & APIC_BASE_BSP;
+        self.apic_base = (value & !APIC_BASE_BSP) | bsp;
         if was_en && !en {
             self.reset_registers();
             self.id = self.initial_id as u8;
@@ -436,7 +433,7 @@ impl Lapic {
     /// Whether the APIC is globally enabled (IA32_APIC_BASE.EN). When it is not, the board
     /// treats the processor as one without an APIC (the 8259 and NMI lines go straight in).
     pub fn enabled(&self) -> bool {
-        self.apic_base & BASE_EN != 0
+        self.apic_base & APIC_BASE_EN != 0
     }
 
     /// Whether the APIC is in x2APIC mode (IA32_APIC_BASE.EXTD).
@@ -1457,7 +1454,7 @@ mod tests {
         l.deliver(0x40, false);
         l.set_lint1(true);
         assert!(!l.interrupt_pending() && !l.nmi_pending() && !l.extint_pending());
-        assert!(l.apic_base_write(DEFAULT_BASE | BASE_EN));
+        assert!(l.apic_base_write(DEFAULT_BASE | APIC_BASE_EN));
         assert_eq!(r(&mut l, &mut mem, 0, reg::TPR), 0);
         assert_eq!(r(&mut l, &mut mem, 0, reg::SVR), 0xFF);
     }
@@ -1468,22 +1465,22 @@ mod tests {
         let mut l = Lapic::new(0, true);
         assert!(!l.apic_base_write(DEFAULT_BASE | BASE_EXTD));
         assert!(
-            !l.apic_base_write(DEFAULT_BASE | BASE_EN | 1 << 9),
+            !l.apic_base_write(DEFAULT_BASE | APIC_BASE_EN | 1 << 9),
             "reserved bit"
         );
-        assert!(l.apic_base_write(DEFAULT_BASE | BASE_EN | BASE_EXTD));
+        assert!(l.apic_base_write(DEFAULT_BASE | APIC_BASE_EN | BASE_EXTD));
         assert!(l.x2apic());
         assert!(
-            !l.apic_base_write(DEFAULT_BASE | BASE_EN),
+            !l.apic_base_write(DEFAULT_BASE | APIC_BASE_EN),
             "x2APIC to xAPIC"
         );
         assert!(l.apic_base_write(DEFAULT_BASE));
         assert!(
-            !l.apic_base_write(DEFAULT_BASE | BASE_EN | BASE_EXTD),
+            !l.apic_base_write(DEFAULT_BASE | APIC_BASE_EN | BASE_EXTD),
             "off to x2APIC"
         );
-        assert!(l.apic_base_write(DEFAULT_BASE | BASE_EN));
-        assert_eq!(l.apic_base() & BASE_BSP, BASE_BSP, "BSP is kept");
+        assert!(l.apic_base_write(DEFAULT_BASE | APIC_BASE_EN));
+        assert_eq!(l.apic_base() & APIC_BASE_BSP, APIC_BASE_BSP, "BSP is kept");
     }
 
     #[test]
@@ -1491,7 +1488,7 @@ mod tests {
         // SDM 11.12.1.2: MSRs only in x2APIC mode; reserved/RO/WO registers raise #GP.
         let mut l = Lapic::new(5, true);
         assert_eq!(l.msr_read(0, 0x802), None, "xAPIC mode");
-        assert!(l.apic_base_write(DEFAULT_BASE | BASE_EN | BASE_EXTD));
+        assert!(l.apic_base_write(DEFAULT_BASE | APIC_BASE_EN | BASE_EXTD));
         let mut mem = PhysMem::new(4096).unwrap();
         assert_eq!(
             r(&mut l, &mut mem, 0, reg::VERSION),
