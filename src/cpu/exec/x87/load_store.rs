@@ -1,7 +1,7 @@
 //! FLD, FILD, FBLD and the constants; FST, FSTP, FIST, FISTP, FISTTP, FBSTP; FXCH, FCMOVcc,
 //! FFREE, FFREEP, FINCSTP, FDECSTP (SDM Vol. 2A).
 
-use super::arith::int_operand;
+use super::arith::read_operand;
 use super::{enter, fmt, note, note_mem, read_m80, write_m80, R};
 use crate::cpu::softfloat::convert::{convert_unpacked, round_int, to_int};
 use crate::cpu::softfloat::wide;
@@ -67,25 +67,10 @@ pub fn fld_mem<const SRC: u8>(cpu: &mut Cpu, op: &Op) -> R {
     let off = cpu.ea(op);
     let mut ctx = cpu.fpu.ctx();
     let v = match SRC {
-        fmt::M32 => {
-            let u = F32(cpu.read::<U32>(op.seg, off)? as u32).unpack(&ctx);
-            convert_unpacked::<F80>(&mut ctx, &u)
-        }
-        fmt::M64 => {
-            let u = F64(cpu.read::<U64>(op.seg, off)?).unpack(&ctx);
-            convert_unpacked::<F80>(&mut ctx, &u)
-        }
         // An extended load is a copy: no exceptions (SDM Vol. 2A FLD).
         fmt::M80 => read_m80(cpu, op, off)?,
         fmt::BCD => bcd_value(&read_m80(cpu, op, off)?.to_bytes()),
-        _ => {
-            let i = match SRC {
-                fmt::I16 => cpu.read::<U16>(op.seg, off)? as i16 as i64,
-                fmt::I32 => cpu.read::<U32>(op.seg, off)? as i32 as i64,
-                _ => cpu.read::<U64>(op.seg, off)? as i64,
-            };
-            convert_unpacked::<F80>(&mut ctx, &int_operand(i))
-        }
+        _ => convert_unpacked::<F80>(&mut ctx, &read_operand::<SRC>(cpu, op, off)?),
     };
     note_mem(cpu, op, off);
     push_checked(cpu, &ctx, v);
