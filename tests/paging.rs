@@ -257,3 +257,54 @@ fn invlpg_and_cr3_loads_make_new_mappings_visible() {
     assert_eq!(cpu.gpr[reg::RBX as usize], 0x2222);
     assert_eq!(cpu.gpr[reg::RSI as usize], 0x1111);
 }
+
+/// A loop that jumps to code at `PAGE` 100 times, remapping `PAGE` to `OTHER` (INVLPG) after
+/// 50: the block links made through the old mapping must not outlive it. With `evict`, the
+/// TLB entry for `PAGE` is pushed out (a read of a page with the same TLB index) before the
+/// INVLPG, so the TLB no longer shows that code ran through `PAGE`.
+fn remap_code_in_a_loop(evict: bool) -> u64 {
+    let mut cpu = machine();
+    // Both run at linear PAGE.
+    for (phys, value) in [(PAGE, 1), (OTHER, 2)] {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(eax, value).unwrap();
+        a.jmp(KCODE + 0x100).unwrap();
+        let bytes = a.assemble(PAGE).unwrap();
+        cpu.mem.write_bytes(phys, &bytes).unwrap();
+    }
+    code(&mut cpu, KCODE, |a| {
+        a.xor(ebx, ebx)?;
+        a.xor(esi, esi)?;
+        a.jmp(PAGE)
+    });
+    code(&mut cpu, KCODE + 0x100, |a| {
+        let mut skip = a.create_label();
+        a.add(rsi, rax)?;
+        a.inc(ebx)?;
+        a.cmp(ebx, 50)?;
+        a.jne(skip)?;
+        a.mov(qword_ptr(pte(PAGE)), (OTHER | P | RW) as i32)?;
+        if evict {
+            a.mov(rdx, qword_ptr(PAGE + (1024 << 12)))?;
+        }
+        a.mov(rcx, PAGE)?;
+        a.invlpg(qword_ptr(rcx))?;
+        a.set_label(&mut skip)?;
+        a.cmp(ebx, 100)?;
+        a.jne(PAGE)?;
+        spin(a)
+    });
+    run(&mut cpu, 2000);
+    assert_eq!(cpu.gpr[reg::RBX as usize], 100, "the loop ran to its end");
+    cpu.gpr[reg::RSI as usize]
+}
+
+#[test]
+fn invlpg_of_a_code_page_voids_block_links_through_it() {
+    assert_eq!(remap_code_in_a_loop(false), 50 + 50 * 2);
+}
+
+#[test]
+fn invlpg_voids_block_links_even_after_the_code_page_left_the_tlb() {
+    assert_eq!(remap_code_in_a_loop(true), 50 + 50 * 2);
+}

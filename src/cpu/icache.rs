@@ -29,9 +29,10 @@ pub struct Block {
     /// was not pending before (ALU, moves, near branches…): the run loop may chain straight
     /// into the next block without looking at interrupts, HLT or the trap flag.
     pub plain: bool,
-    /// Links to the blocks that ran next: (linear RIP, block index + 1, TLB generation). A
-    /// link is followed only if RIP and the generation still match, so the next block is
-    /// found without a TLB lookup or a hash probe (DESIGN.md §2).
+    /// Links to the blocks that ran next, most recent first. A link is followed only if RIP
+    /// and the link generation still match and the successor is still valid and mapped there
+    /// (see `Cpu::follow_link`), so the next block is found without a TLB walk or a hash
+    /// probe (DESIGN.md §2).
     pub links: [Link; 2],
 }
 
@@ -42,8 +43,24 @@ pub struct Link {
     pub rip: u64,
     /// Index of the successor.
     pub block: u32,
-    /// The TLB generation the link was made in (0: empty).
+    /// The code generation it was made in (0: empty; see `Tlb::code_gen`).
     pub gen: u64,
+}
+
+/// What a link between two blocks silently assumes stays the same: it was checked when the
+/// link was made (the CS limit, the code size, execute rights at the privilege).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkContext {
+    /// The processor mode (`Mode as u8`).
+    pub mode: u8,
+    /// The CPL.
+    pub cpl: u8,
+    /// The code size in bits.
+    pub bits: u8,
+    /// CS's base.
+    pub cs_base: u64,
+    /// CS's limit.
+    pub cs_limit: u32,
 }
 
 /// The block cache.
@@ -52,6 +69,10 @@ pub struct ICache {
     blocks: Vec<Block>,
     table: Box<[u32]>,
     pages: HashMap<u64, Vec<u32>>,
+    /// What the links of the current code generation were made under.
+    context: LinkContext,
+    /// Bumped by every flush: block indices taken before a flush name other blocks after it.
+    epoch: u64,
 }
 
 impl Default for ICache {
@@ -80,7 +101,24 @@ impl ICache {
             blocks: Vec::new(),
             table: vec![0; TABLE].into_boxed_slice(),
             pages: HashMap::new(),
+            context: LinkContext::default(),
+            epoch: 0,
         }
+    }
+
+    /// Notes the CS, mode and CPL code now runs under; returns whether they changed (and
+    /// every link must go).
+    pub fn enter(&mut self, context: LinkContext) -> bool {
+        let changed = context != self.context;
+        self.context = context;
+        changed
+    }
+
+    /// How many times the cache was flushed: a block index is meaningful only within one
+    /// epoch.
+    #[inline(always)]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The index of the block for `key`, if cached and valid.
@@ -100,8 +138,8 @@ impl ICache {
         &self.blocks[id as usize]
     }
 
-    /// The successor of block `from` at `rip`, if a link made in TLB generation `gen` says so.
-    /// Every invalidation bumps the generation, so a matching link is never stale.
+    /// The successor of block `from` at `rip` that a link of code generation `gen` names.
+    /// The caller checks that it is still valid.
     #[inline(always)]
     pub fn follow(&self, from: u32, rip: u64, gen: u64) -> Option<u32> {
         let b = &self.blocks[from as usize];
@@ -115,16 +153,21 @@ impl ICache {
         }
     }
 
-    /// Records that block `to` ran after block `from` at `rip`.
+    /// Records that block `to` ran after block `from` at `rip` (both of this epoch) in code
+    /// generation `gen`. The new link goes first; the older one stays as the second, so a
+    /// block that alternates between two successors (a loop's branch) keeps both.
     #[inline]
     pub fn link(&mut self, from: u32, rip: u64, to: u32, gen: u64) {
         if let Some(b) = self.blocks.get_mut(from as usize) {
-            let slot = if b.links[0].gen != gen { 0 } else { 1 };
-            b.links[slot] = Link {
+            let link = Link {
                 rip,
                 block: to,
                 gen,
             };
+            if b.links[0].rip != rip || b.links[0].gen != gen {
+                b.links[1] = b.links[0];
+            }
+            b.links[0] = link;
         }
     }
 
@@ -180,6 +223,7 @@ impl ICache {
 
     /// Drops everything.
     pub fn flush(&mut self) {
+        self.epoch += 1;
         self.ops.clear();
         self.blocks.clear();
         self.table.fill(0);

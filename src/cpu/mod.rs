@@ -39,7 +39,7 @@ pub use state::{reg, sreg, Cr0, Cr4, Efer, Mode, Model, Msrs, TableReg};
 
 use crate::mem::PhysMem;
 use bus::BusSlot;
-use icache::ICache;
+use icache::{ICache, LinkContext};
 use mmu::tlb::Tlb;
 
 /// One x86 processor.
@@ -328,8 +328,18 @@ impl Cpu {
             32 => 0xFFFF_FFFF,
             _ => u64::MAX,
         };
-        // CS, the mode or the CPL changed: links between blocks must be re-validated.
-        self.tlb.gen += 1;
+        // Links between blocks were made for one CS, mode and CPL: void them if any of these
+        // changed (an IRET or interrupt that reloads the same CS keeps them).
+        let context = LinkContext {
+            mode: self.mode as u8,
+            cpl: self.cpl,
+            bits: self.code_bits() as u8,
+            cs_base: cs.lin_base,
+            cs_limit: cs.limit,
+        };
+        if self.icache.enter(context) {
+            self.tlb.new_code_gen();
+        }
         for i in 0..6u8 {
             let mode = self.mode;
             self.segs[i as usize].refresh(mode, i);

@@ -128,19 +128,33 @@ impl Cpu {
                     break;
                 }
                 let rip = self.rip();
-                let gen = self.tlb.gen;
-                id = match self.icache.follow(id, rip, gen) {
+                id = match self.follow_link(id, rip) {
                     Some(next) => next,
-                    None => match self.find_block() {
-                        Some(next) => {
-                            self.icache.link(id, rip, next, gen);
-                            next
+                    None => {
+                        let epoch = self.icache.epoch();
+                        match self.find_block() {
+                            Some(next) => {
+                                // A flush while decoding took `id` away with every link.
+                                if self.icache.epoch() == epoch {
+                                    self.icache.link(id, rip, next, self.tlb.code_gen);
+                                }
+                                next
+                            }
+                            None => break,
                         }
-                        None => break,
-                    },
+                    }
                 };
             }
         }
+    }
+
+    /// The block a link of block `from` names for `rip`, if the link is of the current code
+    /// generation (no executable translation dropped, no CS, mode or CPL change since) and
+    /// the block is still valid (its code not written since).
+    #[inline(always)]
+    fn follow_link(&self, from: u32, rip: u64) -> Option<u32> {
+        let to = self.icache.follow(from, rip, self.tlb.code_gen)?;
+        self.icache.block(to).valid.then_some(to)
     }
 
     /// Handles NMI, INTR, HLT, the interrupt shadow and the trap flag between blocks.
@@ -497,8 +511,6 @@ impl Cpu {
                 let id = self
                     .icache
                     .insert(key(phys, bits), &ops, (end - start) as u16, plain);
-                // The insert may have flushed the cache: links made before are void.
-                self.tlb.gen += 1;
                 Ok(Some(id))
             }
         }

@@ -41,7 +41,6 @@ impl Cpu {
         let base = self.tlb_set() as usize * tlb::ENTRIES;
         if base != self.tlb.base {
             self.tlb.base = base;
-            self.tlb.gen += 1;
         }
     }
 
@@ -271,7 +270,6 @@ impl Cpu {
     pub(crate) fn invalidate_code_page(&mut self, page: u64) {
         self.mem.clear_holds_code(page);
         self.icache.invalidate_page(page);
-        self.tlb.gen += 1;
         self.end_block();
     }
 
@@ -279,7 +277,6 @@ impl Cpu {
     pub(crate) fn sync_dirty_code(&mut self) {
         for page in self.mem.take_dirty_code() {
             self.icache.invalidate_page(page);
-            self.tlb.gen += 1;
             self.end_block();
         }
     }

@@ -70,12 +70,26 @@ pub struct Tlb {
     pub base: usize,
     /// Linear range covered by large pages filled since the last full flush (for INVLPG).
     large: (u64, u64),
-    /// Bumped whenever a translation, the privilege it is checked for, CS or the decoded
-    /// code may change (every flush, a set switch, a mode change, an invalidated code page):
-    /// links between decoded blocks are valid only within one generation. Never 0, so an
-    /// empty link never matches.
+    /// Bumped by every flush: the paging-structure cache of the page walk is valid only
+    /// within one generation. Never 0, so an empty cache slot never matches.
     pub gen: u64,
+    /// Bumped when a translation code may run through could have gone (a flush that drops
+    /// an executable entry) and when CS, the mode or the CPL change: links between decoded
+    /// blocks are valid only within one code generation. Never 0, so an empty link never
+    /// matches.
+    pub code_gen: u64,
+    /// Whether an executable non-global entry was filled since the last flush of them.
+    nonglobal_exec: bool,
+    /// Whether a fill replaced an executable entry since the code generation last changed:
+    /// INVLPG can then no longer tell from the entries whether code ran through that page.
+    exec_evicted: bool,
+    /// Indices of the entries filled since the last full flush (with repeats), so that a
+    /// flush visits those rather than every entry; `None` once too many were filled.
+    filled: Option<Vec<u16>>,
 }
+
+/// Fills remembered before a flush visits every entry instead.
+const FILLED_MAX: usize = SETS * ENTRIES / 4;
 
 impl Default for Tlb {
     fn default() -> Self {
@@ -100,6 +114,10 @@ impl Tlb {
             base: 0,
             large: (u64::MAX, 0),
             gen: 1,
+            code_gen: 1,
+            nonglobal_exec: false,
+            exec_evicted: false,
+            filled: Some(Vec::with_capacity(FILLED_MAX)),
         }
     }
 
@@ -138,6 +156,20 @@ impl Tlb {
         lin: u64,
         large: Option<u64>,
     ) {
+        if entry.exec != INVALID && !meta.global {
+            self.nonglobal_exec = true;
+        }
+        let old = self.entries[idx].exec;
+        if old != INVALID && old != entry.exec {
+            self.exec_evicted = true;
+        }
+        if let Some(list) = &mut self.filled {
+            if list.len() < FILLED_MAX {
+                list.push(idx as u16);
+            } else {
+                self.filled = None;
+            }
+        }
         self.entries[idx] = entry;
         self.meta[idx] = meta;
         if let Some(size) = large {
@@ -150,16 +182,45 @@ impl Tlb {
     /// Drops every entry (MOV CR3 without PGE, CR0/CR4 paging changes, A20 toggles).
     pub fn flush_all(&mut self) {
         self.gen += 1;
-        self.entries.fill(EMPTY);
+        self.new_code_gen();
+        self.nonglobal_exec = false;
+        match &mut self.filled {
+            Some(list) => {
+                for &i in list.iter() {
+                    self.entries[i as usize] = EMPTY;
+                }
+                list.clear();
+            }
+            None => {
+                self.entries.fill(EMPTY);
+                self.filled = Some(Vec::with_capacity(FILLED_MAX));
+            }
+        }
         self.large = (u64::MAX, 0);
     }
 
     /// Drops every non-global entry (MOV CR3 with CR4.PGE set).
     pub fn flush_nonglobal(&mut self) {
         self.gen += 1;
-        for (e, m) in self.entries.iter_mut().zip(self.meta.iter()) {
-            if !m.global {
-                *e = EMPTY;
+        if std::mem::take(&mut self.nonglobal_exec) {
+            self.new_code_gen();
+        }
+        let (entries, meta) = (&mut self.entries, &self.meta);
+        match &mut self.filled {
+            // Global entries stay filled, so they stay on the list.
+            Some(list) => list.retain(|&i| {
+                let keep = meta[i as usize].global;
+                if !keep {
+                    entries[i as usize] = EMPTY;
+                }
+                keep
+            }),
+            None => {
+                for (e, m) in entries.iter_mut().zip(meta.iter()) {
+                    if !m.global {
+                        *e = EMPTY;
+                    }
+                }
             }
         }
     }
@@ -173,21 +234,117 @@ impl Tlb {
             return;
         }
         let page = lin >> 12;
+        let mut exec = self.exec_evicted;
         for set in 0..SETS {
             let i = set * ENTRIES + (page as usize & (ENTRIES - 1));
             let e = &mut self.entries[i];
+            exec |= e.exec == page;
             if e.read == page || e.write == page || e.exec == page {
                 *e = EMPTY;
             }
         }
+        if exec {
+            self.new_code_gen();
+        }
+    }
+
+    /// Voids every link between decoded blocks: code may run through other translations,
+    /// or under another CS, mode or CPL.
+    pub fn new_code_gen(&mut self) {
+        self.code_gen += 1;
+        self.exec_evicted = false;
     }
 
     /// Removes fast write access to physical page `phys` (it now holds decoded code).
     pub fn protect_phys(&mut self, phys: u64) {
-        for (e, m) in self.entries.iter_mut().zip(self.meta.iter()) {
-            if e.write != INVALID && m.phys == phys {
-                e.write = INVALID;
+        let mut protect = |i: usize| {
+            if self.entries[i].write != INVALID && self.meta[i].phys == phys {
+                self.entries[i].write = INVALID;
             }
+        };
+        match &self.filled {
+            Some(list) => list.iter().for_each(|&i| protect(i as usize)),
+            None => (0..SETS * ENTRIES).for_each(protect),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(page: u64, exec: bool) -> TlbEntry {
+        TlbEntry {
+            read: page,
+            write: INVALID,
+            exec: if exec { page } else { INVALID },
+            addend: 0,
+        }
+    }
+
+    fn fill(t: &mut Tlb, page: u64, exec: bool, global: bool) -> usize {
+        let idx = Tlb::index_in(TlbSet::Supervisor, page << 12);
+        let meta = TlbMeta {
+            phys: page << 12,
+            global,
+        };
+        t.fill(idx, entry(page, exec), meta, page << 12, None);
+        idx
+    }
+
+    #[test]
+    fn cr3_load_keeps_global_entries_and_links_to_global_code() {
+        let mut t = Tlb::new();
+        let kernel = fill(&mut t, 0x100, true, true);
+        let data = fill(&mut t, 0x101, false, false);
+        let gen = t.code_gen;
+        t.flush_nonglobal();
+        assert_eq!(t.entries[kernel].exec, 0x100, "global entry kept");
+        assert_eq!(t.entries[data].read, INVALID, "non-global entry dropped");
+        assert_eq!(t.code_gen, gen, "no executable translation went");
+        fill(&mut t, 0x102, true, false);
+        t.flush_nonglobal();
+        assert_ne!(t.code_gen, gen, "user code's translation went");
+        t.flush_all();
+        assert_eq!(
+            t.entries[kernel].exec, INVALID,
+            "a full flush drops global entries"
+        );
+    }
+
+    #[test]
+    fn invlpg_changes_the_code_generation_only_for_pages_code_may_run_through() {
+        let mut t = Tlb::new();
+        fill(&mut t, 0x100, true, true);
+        fill(&mut t, 0x200, false, false);
+        let gen = t.code_gen;
+        t.flush_page(0x200 << 12);
+        assert_eq!(t.code_gen, gen, "a data page");
+        t.flush_page(0x100 << 12);
+        assert_ne!(t.code_gen, gen, "a code page");
+        let gen = t.code_gen;
+        fill(&mut t, 0x100, true, true);
+        fill(&mut t, 0x100 + ENTRIES as u64, false, true); // evicts the code page's entry
+        t.flush_page(0x300 << 12);
+        assert_ne!(
+            t.code_gen, gen,
+            "after an eviction any page may have held code"
+        );
+    }
+
+    #[test]
+    fn flushes_reach_every_entry_after_the_fill_list_overflows() {
+        let mut t = Tlb::new();
+        for page in 0..(FILLED_MAX as u64 + 10) {
+            let idx = Tlb::index_in(TlbSet::User, page << 12);
+            let meta = TlbMeta {
+                phys: page << 12,
+                global: false,
+            };
+            t.fill(idx, entry(page, false), meta, page << 12, None);
+        }
+        assert!(t.filled.is_none());
+        t.flush_nonglobal();
+        assert!(t.entries.iter().all(|e| e.read == INVALID));
     }
 }
