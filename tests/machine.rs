@@ -409,3 +409,27 @@ fn linux_quick_pit_calibration_sees_counter_2_step_down() {
         "loops per MSB value: {loops:?}"
     );
 }
+
+#[test]
+fn chipset_mmio_takes_a_bus_cycle_of_virtual_time_and_the_local_apic_none() {
+    const HPET: u64 = 0xFED0_0000;
+    const COUNTER: u64 = HPET + 0xF0;
+    let mut m = machine(
+        |a| {
+            a.mov(dword_ptr(HPET as u32 + 0x10), 1)?; // ENABLE_CNF
+            a.mov(esi, dword_ptr(COUNTER as u32))?;
+            a.mov(edi, dword_ptr(COUNTER as u32))?;
+            for _ in 0..10 {
+                a.mov(eax, dword_ptr(0xFEE0_0020u32))?; // local APIC ID
+            }
+            a.mov(ebp, dword_ptr(COUNTER as u32))?;
+            outb(a, 0xF4, 0)
+        },
+        None,
+    );
+    m.run(&mut Recorder::default());
+    let [first, second, third] = [6, 7, 5].map(|r| m.cpu.gpr[r]);
+    // 100 MHz counter: 500 ns are 50 ticks; one instruction is a tenth of one.
+    assert_eq!(second - first, 50, "one HPET read apart");
+    assert_eq!(third - second, 51, "one HPET read and ten local APIC reads apart");
+}

@@ -32,6 +32,11 @@ pub trait Bus {
     fn mmio_read(&mut self, mem: &mut PhysMem, addr: u64, size: u8) -> u64;
     /// A write to a physical address that is not RAM or ROM.
     fn mmio_write(&mut self, mem: &mut PhysMem, addr: u64, size: u8, value: u64);
+    /// Virtual time (ns) an access to `addr` takes before the device sees it: the bus cycle
+    /// to a chipset device (0 for registers inside the processor, such as the local APIC).
+    fn mmio_latency_ns(&mut self, _addr: u64) -> u64 {
+        0
+    }
     /// The INTA cycle: the vector of the highest-priority pending interrupt, if any is still
     /// pending (a spurious one may vanish between INTR and INTA).
     fn ack_interrupt(&mut self, mem: &mut PhysMem) -> Option<u8>;

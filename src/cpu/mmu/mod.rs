@@ -208,6 +208,8 @@ impl Cpu {
             }
             Target::Bus(u64::MAX) => ones(n),
             Target::Bus(phys) => {
+                // The bus cycle passes before the device answers.
+                self.idle_ns += self.bus.get().mmio_latency_ns(phys);
                 let mem = &mut self.mem;
                 let v = self
                     .bus
@@ -233,6 +235,7 @@ impl Cpu {
             }
             Target::Bus(u64::MAX) => {}
             Target::Bus(phys) => {
+                self.idle_ns += self.bus.get().mmio_latency_ns(phys);
                 let mem = &mut self.mem;
                 self.bus
                     .at(self.icount + self.idle_ns)
