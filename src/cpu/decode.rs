@@ -205,6 +205,57 @@ macro_rules! sized {
     };
 }
 
+/// Picks the handler `f::<W, CC>` for operand size `size` and condition code `cc` (0–15, the
+/// low nibble of the Jcc opcode), so that the condition is a constant in the handler.
+#[macro_export]
+macro_rules! sized_cc {
+    ($size:expr, $f:ident, $cc:expr) => {
+        match $cc {
+            0 => $crate::sized!($size, $f, 0),
+            1 => $crate::sized!($size, $f, 1),
+            2 => $crate::sized!($size, $f, 2),
+            3 => $crate::sized!($size, $f, 3),
+            4 => $crate::sized!($size, $f, 4),
+            5 => $crate::sized!($size, $f, 5),
+            6 => $crate::sized!($size, $f, 6),
+            7 => $crate::sized!($size, $f, 7),
+            8 => $crate::sized!($size, $f, 8),
+            9 => $crate::sized!($size, $f, 9),
+            10 => $crate::sized!($size, $f, 10),
+            11 => $crate::sized!($size, $f, 11),
+            12 => $crate::sized!($size, $f, 12),
+            13 => $crate::sized!($size, $f, 13),
+            14 => $crate::sized!($size, $f, 14),
+            _ => $crate::sized!($size, $f, 15),
+        }
+    };
+}
+
+/// Picks the handler `f::<CC>` for condition code `cc` (see [`sized_cc`]).
+#[macro_export]
+macro_rules! with_cc {
+    ($f:ident, $cc:expr) => {
+        match $cc {
+            0 => $f::<0> as $crate::cpu::Handler,
+            1 => $f::<1> as $crate::cpu::Handler,
+            2 => $f::<2> as $crate::cpu::Handler,
+            3 => $f::<3> as $crate::cpu::Handler,
+            4 => $f::<4> as $crate::cpu::Handler,
+            5 => $f::<5> as $crate::cpu::Handler,
+            6 => $f::<6> as $crate::cpu::Handler,
+            7 => $f::<7> as $crate::cpu::Handler,
+            8 => $f::<8> as $crate::cpu::Handler,
+            9 => $f::<9> as $crate::cpu::Handler,
+            10 => $f::<10> as $crate::cpu::Handler,
+            11 => $f::<11> as $crate::cpu::Handler,
+            12 => $f::<12> as $crate::cpu::Handler,
+            13 => $f::<13> as $crate::cpu::Handler,
+            14 => $f::<14> as $crate::cpu::Handler,
+            _ => $f::<15> as $crate::cpu::Handler,
+        }
+    };
+}
+
 /// The instruction groups, one `exec` module each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Group {

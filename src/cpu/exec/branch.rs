@@ -8,7 +8,7 @@ use crate::cpu::fault::Fault;
 use crate::cpu::operand::{canonical, ASIZE_MASK};
 use crate::cpu::state::{reg, sreg, Mode, Model};
 use crate::cpu::{Cpu, Op, Width};
-use crate::sized;
+use crate::{sized, sized_cc};
 
 impl Cpu {
     /// Sets RIP to a near-branch target, raising #GP(0) if it lies beyond the CS limit (or is
@@ -220,24 +220,7 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
             op.imm = d.branch_rel();
             let cc = ins.condition_code() as u8 - 1;
             op.imm2 = cc as u16;
-            op.run = match cc {
-                0 => sized!(size, jcc, 0),
-                1 => sized!(size, jcc, 1),
-                2 => sized!(size, jcc, 2),
-                3 => sized!(size, jcc, 3),
-                4 => sized!(size, jcc, 4),
-                5 => sized!(size, jcc, 5),
-                6 => sized!(size, jcc, 6),
-                7 => sized!(size, jcc, 7),
-                8 => sized!(size, jcc, 8),
-                9 => sized!(size, jcc, 9),
-                10 => sized!(size, jcc, 10),
-                11 => sized!(size, jcc, 11),
-                12 => sized!(size, jcc, 12),
-                13 => sized!(size, jcc, 13),
-                14 => sized!(size, jcc, 14),
-                _ => sized!(size, jcc, 15),
-            };
+            op.run = sized_cc!(size, jcc, cc);
             Some(Flow::End)
         }
     }

@@ -9,7 +9,7 @@ use crate::cpu::fault::Fault;
 use crate::cpu::flags::{bit, FlagOp};
 use crate::cpu::state::reg;
 use crate::cpu::{Cpu, Op, Width, U16, U32, U64, U8};
-use crate::sized;
+use crate::{sized, sized_cc, with_cc};
 
 fn mov_rr<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     let v = W::get(cpu, op.rm);
@@ -86,9 +86,9 @@ fn xchg_rm<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     Ok(())
 }
 
-fn cmov_rr<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
+fn cmov_rr<W: Width, const CC: u8>(cpu: &mut Cpu, op: &Op) -> R {
     // A 32-bit CMOV zero-extends its destination even when the condition is false.
-    let v = if cpu.flags.cond(op.imm2 as u8) {
+    let v = if cpu.flags.cond(CC) {
         W::get(cpu, op.rm)
     } else {
         W::get(cpu, op.r)
@@ -97,10 +97,10 @@ fn cmov_rr<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     Ok(())
 }
 
-fn cmov_rm<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
+fn cmov_rm<W: Width, const CC: u8>(cpu: &mut Cpu, op: &Op) -> R {
     // The source is read (and may fault) whatever the condition.
     let m = cpu.read_ea::<W>(op)?;
-    let v = if cpu.flags.cond(op.imm2 as u8) {
+    let v = if cpu.flags.cond(CC) {
         m
     } else {
         W::get(cpu, op.r)
@@ -109,8 +109,8 @@ fn cmov_rm<W: Width>(cpu: &mut Cpu, op: &Op) -> R {
     Ok(())
 }
 
-fn set_r(cpu: &mut Cpu, op: &Op) -> R {
-    let v = cpu.flags.cond(op.imm2 as u8) as u64;
+fn set_r<const CC: u8>(cpu: &mut Cpu, op: &Op) -> R {
+    let v = cpu.flags.cond(CC) as u64;
     U8::set(cpu, op.r, v);
     Ok(())
 }
@@ -417,15 +417,16 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
         | M::Cmovge
         | M::Cmovle
         | M::Cmovg => {
-            op.imm2 = ins.condition_code() as u16 - 1;
+            let cc = ins.condition_code() as u8 - 1;
+            op.imm2 = cc as u16;
             op.r = d.reg(0);
             let size = d.op_size(0);
             if d.is_reg(1) {
                 op.rm = d.reg(1);
-                op.run = sized!(size, cmov_rr);
+                op.run = sized_cc!(size, cmov_rr, cc);
             } else {
                 d.mem(op);
-                op.run = sized!(size, cmov_rm);
+                op.run = sized_cc!(size, cmov_rm, cc);
             }
             Some(Flow::Next)
         }
@@ -445,10 +446,11 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
         | M::Setge
         | M::Setle
         | M::Setg => {
-            op.imm2 = ins.condition_code() as u16 - 1;
+            let cc = ins.condition_code() as u8 - 1;
+            op.imm2 = cc as u16;
             if d.is_reg(0) {
                 op.r = d.reg(0);
-                op.run = set_r;
+                op.run = with_cc!(set_r, cc);
             } else {
                 d.mem(op);
                 op.run = set_m;
