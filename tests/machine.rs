@@ -431,5 +431,9 @@ fn chipset_mmio_takes_a_bus_cycle_of_virtual_time_and_the_local_apic_none() {
     let [first, second, third] = [6, 7, 5].map(|r| m.cpu.gpr[r]);
     // 100 MHz counter: 500 ns are 50 ticks; one instruction is a tenth of one.
     assert_eq!(second - first, 50, "one HPET read apart");
-    assert_eq!(third - second, 51, "one HPET read and ten local APIC reads apart");
+    assert_eq!(
+        third - second,
+        51,
+        "one HPET read and ten local APIC reads apart"
+    );
 }

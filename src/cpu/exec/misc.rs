@@ -12,6 +12,25 @@ fn nop(_: &mut Cpu, _: &Op) -> R {
     Ok(())
 }
 
+/// Virtual time PAUSE takes: the spin-wait hint holds the pipeline for about 140 cycles on
+/// Intel processors since Skylake (Optimization Reference Manual, "Pause Latency in Skylake
+/// Microarchitecture"), some tens on others; vx86 takes 100 ns. Spin-waits on the TSC
+/// (Linux's delay_tsc, timer_irq_works) then run a fraction of the iterations they would if
+/// PAUSE were a one-instruction NOP.
+pub const PAUSE_NS: u64 = 100;
+
+/// PAUSE: time passes; the slice, sized in virtual time, ends that much sooner.
+fn pause(cpu: &mut Cpu, _: &Op) -> R {
+    cpu.idle_ns += PAUSE_NS;
+    // The PAUSE itself still retires in this slice.
+    let last = cpu.icount + 1;
+    cpu.stop_at = cpu.stop_at.saturating_sub(PAUSE_NS).max(last);
+    if cpu.stop_at == last {
+        cpu.end_block();
+    }
+    Ok(())
+}
+
 /// #UD: an invalid opcode (or one vx86 does not implement).
 pub fn invalid(_: &mut Cpu, _: &Op) -> R {
     Err(Fault::UD)
@@ -38,8 +57,11 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
         // hints that change no architectural state run as NOPs, as on processors without
         // the feature: PREFETCHIT0/1 (0F 18 /7, /6), CLDEMOTE (0F 1C /0), and RDSSPD/Q
         // (F3 0F 1E /1), a NOP while CET shadow stacks are off (SDM Vol. 1 17.2).
+        M::Pause => {
+            op.run = pause;
+            Some(Flow::Next)
+        }
         M::Nop
-        | M::Pause
         | M::Endbr32
         | M::Endbr64
         | M::Reservednop
@@ -59,5 +81,27 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
             Some(Flow::End)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PAUSE_NS;
+    use crate::cpu::exec::system::testing::real;
+    use crate::cpu::{OpenBus, RunExit};
+
+    #[test]
+    fn pause_takes_virtual_time_and_shortens_the_slice_by_it() {
+        let mut cpu = real();
+        // PAUSE ×4, HLT at 0x1000.
+        let code = [0xF3, 0x90, 0xF3, 0x90, 0xF3, 0x90, 0xF3, 0x90, 0xF4];
+        cpu.mem.write_bytes(0x1000, &code).unwrap();
+        let start = cpu.now();
+        // 150 ns of slice: the first PAUSE leaves 50, the second spends the rest.
+        assert_eq!(cpu.run(&mut OpenBus, 150), RunExit::Budget);
+        assert_eq!(cpu.icount, 2);
+        assert_eq!(cpu.now() - start, 2 + 2 * PAUSE_NS);
+        assert_eq!(cpu.run(&mut OpenBus, 1000), RunExit::Halted);
+        assert_eq!(cpu.now() - start, 5 + 4 * PAUSE_NS);
     }
 }
