@@ -108,7 +108,10 @@ pub fn decompress(format: Compression, payload: &[u8], limit: u64) -> Result<Vec
             &mut lzma_rust2::LzmaReader::new_mem_limit(stream, u32::MAX, None).map_err(io)?,
             &mut out,
         )?,
-        Compression::Xz => read(&mut lzma_rust2::XzReader::new(stream, false), &mut out)?,
+        Compression::Xz => match super::xz::decode_single_block(stream, cap, &mut out) {
+            Some(result) => result?,
+            None => read(&mut lzma_rust2::XzReader::new(stream, false), &mut out)?,
+        },
         Compression::Zstd => read(
             &mut ruzstd::decoding::StreamingDecoder::new_with_max_window_size(stream, 1 << 31)
                 .map_err(|e| format!("{name} payload: {e}"))?,

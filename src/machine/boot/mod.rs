@@ -37,6 +37,7 @@ pub mod multiboot1;
 pub mod multiboot2;
 mod place;
 pub mod vmlinux;
+pub mod xz;
 mod zeropage;
 
 #[cfg(test)]
