@@ -179,6 +179,16 @@ impl Decoded<'_> {
         };
     }
 
+    /// [`Decoded::mem`], marking an access through ES, CS, SS or DS in 64-bit code as flat
+    /// (see [`sreg::FLAT`]), for handlers that reach memory only through `Cpu::read`,
+    /// `Cpu::write` and `Cpu::read_rmw`.
+    pub fn mem_flat(&self, op: &mut Op) {
+        self.mem(op);
+        if self.bits == 64 && op.seg <= sreg::DS {
+            op.seg |= sreg::FLAT;
+        }
+    }
+
     /// The segment of the memory operand (with any override).
     pub fn mem_seg(&self) -> u8 {
         sreg_index(self.ins.memory_segment()).unwrap_or(sreg::DS)

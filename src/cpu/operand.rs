@@ -168,9 +168,17 @@ impl Cpu {
             & ASIZE_MASK[(op.asize & 3) as usize]
     }
 
-    /// Reads a `W` from `seg:off`.
+    /// Reads a `W` from `seg:off` (`seg` may carry [`sreg::FLAT`]).
     #[inline(always)]
     pub fn read<W: Width>(&mut self, seg: u8, off: u64) -> Result<u64, Fault> {
+        if seg & sreg::FLAT != 0 {
+            if let Some(p) = self.tlb.read_ptr(off, W::BYTES) {
+                // SAFETY: as below; the linear address is the offset (base 0, no limit, and
+                // only canonical pages are ever in the TLB).
+                return Ok(unsafe { W::load(p) });
+            }
+            return self.read_slow(seg & 7, off, W::BYTES as u8);
+        }
         let s = &self.segs[(seg & 7) as usize];
         if s.read_ok(off, W::BYTES) {
             let lin = s.lin_base.wrapping_add(off) & self.lin_mask;
@@ -183,9 +191,17 @@ impl Cpu {
         self.read_slow(seg, off, W::BYTES as u8)
     }
 
-    /// Writes a `W` to `seg:off`.
+    /// Writes a `W` to `seg:off` (`seg` may carry [`sreg::FLAT`]).
     #[inline(always)]
     pub fn write<W: Width>(&mut self, seg: u8, off: u64, v: u64) -> Result<(), Fault> {
+        if seg & sreg::FLAT != 0 {
+            if let Some(p) = self.tlb.write_ptr(off, W::BYTES) {
+                // SAFETY: as below, at linear address `off`.
+                unsafe { W::store(p, v) };
+                return Ok(());
+            }
+            return self.write_slow(seg & 7, off, W::BYTES as u8, v);
+        }
         let s = &self.segs[(seg & 7) as usize];
         if s.write_ok(off, W::BYTES) {
             let lin = s.lin_base.wrapping_add(off) & self.lin_mask;
@@ -203,6 +219,14 @@ impl Cpu {
     /// nothing is read from a location the instruction may not write.
     #[inline(always)]
     pub fn read_rmw<W: Width>(&mut self, seg: u8, off: u64) -> Result<u64, Fault> {
+        if seg & sreg::FLAT != 0 {
+            if let Some(p) = self.tlb.write_ptr(off, W::BYTES) {
+                // SAFETY: as below, at linear address `off`.
+                return Ok(unsafe { W::load(p) });
+            }
+            self.probe_write(seg & 7, off, W::BYTES as u8)?;
+            return self.read_slow(seg & 7, off, W::BYTES as u8);
+        }
         let s = &self.segs[(seg & 7) as usize];
         if s.write_ok(off, W::BYTES) {
             let lin = s.lin_base.wrapping_add(off) & self.lin_mask;
@@ -465,5 +489,29 @@ mod tests {
         let mut cpu = Cpu::new(Model::I80286, PhysMem::new(1 << 20).unwrap());
         assert_eq!(cpu.read::<U16>(sreg::SS, 0xFFFF), Err(Fault::GP0));
         assert_eq!(cpu.write::<U16>(sreg::SS, 0xFFFF, 0), Err(Fault::GP0));
+    }
+
+    #[test]
+    fn flat_64_bit_accesses_reach_memory_and_fault_as_their_segment_would() {
+        use crate::cpu::exec::system::testing::{exec, long};
+        use crate::cpu::reg;
+        let mut c = long();
+        c.mem.write_bytes(0x8000, &0x1122_3344u32.to_le_bytes()).unwrap();
+        c.gpr[reg::RBX as usize] = 0x8000;
+        // The first access fills the TLB through the slow path, the next ones hit.
+        for _ in 0..2 {
+            exec(&mut c, &[0x8B, 0x03]).unwrap(); // mov eax, [rbx]
+            assert_eq!(c.gpr[reg::RAX as usize], 0x1122_3344);
+        }
+        exec(&mut c, &[0x01, 0x03]).unwrap(); // add [rbx], eax
+        exec(&mut c, &[0x01, 0x03]).unwrap();
+        assert_eq!(c.mem.read_u8(0x8000), Some(0x44 * 3));
+        // Non-canonical: #GP(0) through DS, #SS(0) through SS ([rbp]).
+        c.gpr[reg::RBX as usize] = 0x8000_0000_0000_0000;
+        c.gpr[reg::RBP as usize] = 0x8000_0000_0000_0000;
+        assert_eq!(exec(&mut c, &[0x8B, 0x03]), Err(Fault::GP0));
+        assert_eq!(exec(&mut c, &[0x89, 0x03]), Err(Fault::GP0)); // mov [rbx], eax
+        assert_eq!(exec(&mut c, &[0x8B, 0x45, 0x00]), Err(Fault::ss(0)));
+        assert_eq!(exec(&mut c, &[0x01, 0x45, 0x00]), Err(Fault::ss(0)));
     }
 }

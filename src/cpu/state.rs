@@ -37,6 +37,11 @@ pub mod sreg {
     pub const DS: u8 = 3;
     pub const FS: u8 = 4;
     pub const GS: u8 = 5;
+    /// Flag on a segment index in `Op::seg`: a 64-bit-mode access through ES, CS, SS or DS,
+    /// whose base is 0 and whose limit is not checked (SDM Vol. 3A 3.2.4): the fast path
+    /// goes straight to the TLB. Only the handlers whose decoders set it look at it; every
+    /// other use masks the index with 7.
+    pub const FLAT: u8 = 8;
     /// Names for messages.
     pub const NAMES: [&str; 6] = ["es", "cs", "ss", "ds", "fs", "gs"];
 }

@@ -223,14 +223,14 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
                 pick!(alu_rr)
             };
         } else if d.is_mem(1) {
-            d.mem(op);
+            d.mem_flat(op);
             op.run = pick!(alu_rm);
         } else {
             op.imm = d.imm(1);
             op.run = pick!(alu_ri);
         }
     } else {
-        d.mem(op);
+        d.mem_flat(op);
         if d.is_reg(1) {
             op.r = d.reg(1);
             op.run = pick!(alu_mr);

@@ -350,7 +350,7 @@ pub fn decode(d: &Decoded, op: &mut Op) -> Option<Flow> {
             op.r = d.reg(0);
             let mem = d.is_mem(1);
             if mem {
-                d.mem(op);
+                d.mem_flat(op);
             } else {
                 op.rm = d.reg(1);
             }
@@ -510,7 +510,7 @@ fn decode_mov(d: &Decoded, op: &mut Op) -> Option<Flow> {
                 op.imm = off;
                 op.run = sized!(size, mov_r_moffs);
             } else {
-                d.mem(op);
+                d.mem_flat(op);
                 op.run = sized!(size, mov_rm);
             }
         } else {
@@ -531,7 +531,7 @@ fn decode_mov(d: &Decoded, op: &mut Op) -> Option<Flow> {
             op.imm = d.imm(1);
             op.run = sized!(size, mov_mi);
         }
-        d.mem(op);
+        d.mem_flat(op);
     }
     Some(Flow::Next)
 }

@@ -40,7 +40,7 @@ impl Cpu {
     pub fn update_tlb_set(&mut self) {
         let base = self.tlb_set() as usize * tlb::ENTRIES;
         if base != self.tlb.base {
-            self.tlb.base = base;
+            self.tlb.set_base(base);
         }
     }
 

@@ -66,8 +66,12 @@ pub struct Tlb {
     pub entries: Box<[TlbEntry; SETS * ENTRIES]>,
     /// Cold data per entry.
     pub meta: Box<[TlbMeta; SETS * ENTRIES]>,
-    /// `set * ENTRIES` for the set the current privilege uses.
+    /// `set * ENTRIES` for the set the current privilege uses (change with
+    /// [`Tlb::set_base`]).
     pub base: usize,
+    /// The address of `entries[base]`, so that a lookup on the hot path is one index into
+    /// the current set. `entries` is boxed and never replaced, so it does not move.
+    current: usize,
     /// Linear range covered by large pages filled since the last full flush (for INVLPG).
     large: (u64, u64),
     /// Bumped by every flush: the paging-structure cache of the page walk is valid only
@@ -108,10 +112,12 @@ impl Tlb {
             .into_boxed_slice()
             .try_into()
             .expect("size");
+        let current = entries.as_ptr() as usize;
         Tlb {
             entries,
             meta,
             base: 0,
+            current,
             large: (u64::MAX, 0),
             gen: 1,
             code_gen: 1,
@@ -133,17 +139,33 @@ impl Tlb {
         set as usize * ENTRIES + ((lin >> 12) as usize & (ENTRIES - 1))
     }
 
+    /// Makes `set * ENTRIES` (`base`) the current set.
+    pub fn set_base(&mut self, base: usize) {
+        let base = base & (SETS * ENTRIES - 1) & !(ENTRIES - 1);
+        self.base = base;
+        self.current = self.entries[base..].as_ptr() as usize;
+    }
+
+    /// The current set's entry for linear address `lin`.
+    #[inline(always)]
+    fn current_entry(&self, lin: u64) -> &TlbEntry {
+        // SAFETY: `current` is the address of `entries[base]` (see `set_base`), `base` is a
+        // multiple of ENTRIES below SETS * ENTRIES, and the index is below ENTRIES: the
+        // entry lies inside the boxed array, which lives as long as `self`.
+        unsafe { &*(self.current as *const TlbEntry).add((lin >> 12) as usize & (ENTRIES - 1)) }
+    }
+
     /// Host address for an `n`-byte read at `lin`, if the fast path allows it.
     #[inline(always)]
     pub fn read_ptr(&self, lin: u64, n: u64) -> Option<usize> {
-        let e = &self.entries[self.index(lin)];
+        let e = self.current_entry(lin);
         (e.read == (lin.wrapping_add(n - 1)) >> 12).then(|| e.addend.wrapping_add(lin as usize))
     }
 
     /// Host address for an `n`-byte write at `lin`, if the fast path allows it.
     #[inline(always)]
     pub fn write_ptr(&self, lin: u64, n: u64) -> Option<usize> {
-        let e = &self.entries[self.index(lin)];
+        let e = self.current_entry(lin);
         (e.write == (lin.wrapping_add(n - 1)) >> 12).then(|| e.addend.wrapping_add(lin as usize))
     }
 
