@@ -496,7 +496,9 @@ mod tests {
         use crate::cpu::exec::system::testing::{exec, long};
         use crate::cpu::reg;
         let mut c = long();
-        c.mem.write_bytes(0x8000, &0x1122_3344u32.to_le_bytes()).unwrap();
+        c.mem
+            .write_bytes(0x8000, &0x1122_3344u32.to_le_bytes())
+            .unwrap();
         c.gpr[reg::RBX as usize] = 0x8000;
         // The first access fills the TLB through the slow path, the next ones hit.
         for _ in 0..2 {

@@ -99,6 +99,7 @@ impl Cpu {
             TlbMeta {
                 phys: t.phys,
                 global: t.global,
+                listed: 0,
             },
             lin,
             t.large,

@@ -51,7 +51,14 @@ pub struct TlbMeta {
     pub phys: u64,
     /// Whether the translation is global (survives CR3 loads when CR4.PGE is set).
     pub global: bool,
+    /// Which fill lists the entry is on: [`ON_GLOBAL_LIST`], [`ON_LOCAL_LIST`].
+    pub listed: u8,
 }
+
+/// `TlbMeta::listed`: the entry is on the list of global fills.
+pub const ON_GLOBAL_LIST: u8 = 1;
+/// `TlbMeta::listed`: the entry is on the list of non-global fills.
+pub const ON_LOCAL_LIST: u8 = 2;
 
 const EMPTY: TlbEntry = TlbEntry {
     read: INVALID,
@@ -87,13 +94,13 @@ pub struct Tlb {
     /// Whether a fill replaced an executable entry since the code generation last changed:
     /// INVLPG can then no longer tell from the entries whether code ran through that page.
     exec_evicted: bool,
-    /// Indices of the entries filled since the last full flush (with repeats), so that a
-    /// flush visits those rather than every entry; `None` once too many were filled.
-    filled: Option<Vec<u16>>,
+    /// Indices of the entries filled with global translations since the last full flush
+    /// (each once), so that a full flush visits those rather than every entry.
+    global_filled: Vec<u16>,
+    /// Indices of the entries filled with non-global translations since the last flush of
+    /// them (each once): a CR3 load visits only these.
+    local_filled: Vec<u16>,
 }
-
-/// Fills remembered before a flush visits every entry instead.
-const FILLED_MAX: usize = SETS * ENTRIES / 4;
 
 impl Default for Tlb {
     fn default() -> Self {
@@ -123,7 +130,8 @@ impl Tlb {
             code_gen: 1,
             nonglobal_exec: false,
             exec_evicted: false,
-            filled: Some(Vec::with_capacity(FILLED_MAX)),
+            global_filled: Vec::with_capacity(SETS * ENTRIES),
+            local_filled: Vec::with_capacity(SETS * ENTRIES),
         }
     }
 
@@ -174,7 +182,7 @@ impl Tlb {
         &mut self,
         idx: usize,
         entry: TlbEntry,
-        meta: TlbMeta,
+        mut meta: TlbMeta,
         lin: u64,
         large: Option<u64>,
     ) {
@@ -185,12 +193,15 @@ impl Tlb {
         if old != INVALID && old != entry.exec {
             self.exec_evicted = true;
         }
-        if let Some(list) = &mut self.filled {
-            if list.len() < FILLED_MAX {
-                list.push(idx as u16);
-            } else {
-                self.filled = None;
-            }
+        // An entry goes on the list of its kind once; one refilled with the other kind is on
+        // both, which only makes a flush look at it once more.
+        meta.listed = self.meta[idx].listed;
+        if meta.global && meta.listed & ON_GLOBAL_LIST == 0 {
+            self.global_filled.push(idx as u16);
+            meta.listed |= ON_GLOBAL_LIST;
+        } else if !meta.global && meta.listed & ON_LOCAL_LIST == 0 {
+            self.local_filled.push(idx as u16);
+            meta.listed |= ON_LOCAL_LIST;
         }
         self.entries[idx] = entry;
         self.meta[idx] = meta;
@@ -206,18 +217,12 @@ impl Tlb {
         self.gen += 1;
         self.new_code_gen();
         self.nonglobal_exec = false;
-        match &mut self.filled {
-            Some(list) => {
-                for &i in list.iter() {
-                    self.entries[i as usize] = EMPTY;
-                }
-                list.clear();
-            }
-            None => {
-                self.entries.fill(EMPTY);
-                self.filled = Some(Vec::with_capacity(FILLED_MAX));
-            }
+        for &i in self.global_filled.iter().chain(self.local_filled.iter()) {
+            self.entries[i as usize] = EMPTY;
+            self.meta[i as usize].listed = 0;
         }
+        self.global_filled.clear();
+        self.local_filled.clear();
         self.large = (u64::MAX, 0);
     }
 
@@ -227,24 +232,15 @@ impl Tlb {
         if std::mem::take(&mut self.nonglobal_exec) {
             self.new_code_gen();
         }
-        let (entries, meta) = (&mut self.entries, &self.meta);
-        match &mut self.filled {
-            // Global entries stay filled, so they stay on the list.
-            Some(list) => list.retain(|&i| {
-                let keep = meta[i as usize].global;
-                if !keep {
-                    entries[i as usize] = EMPTY;
-                }
-                keep
-            }),
-            None => {
-                for (e, m) in entries.iter_mut().zip(meta.iter()) {
-                    if !m.global {
-                        *e = EMPTY;
-                    }
-                }
+        // An entry refilled with a global translation is on the global list too: it stays.
+        for &i in &self.local_filled {
+            let m = &mut self.meta[i as usize];
+            if !m.global {
+                self.entries[i as usize] = EMPTY;
             }
+            m.listed &= !ON_LOCAL_LIST;
         }
+        self.local_filled.clear();
     }
 
     /// Drops the entries for the page holding `lin` in every set (INVLPG). If large pages
@@ -279,14 +275,11 @@ impl Tlb {
 
     /// Removes fast write access to physical page `phys` (it now holds decoded code).
     pub fn protect_phys(&mut self, phys: u64) {
-        let mut protect = |i: usize| {
+        for &i in self.global_filled.iter().chain(self.local_filled.iter()) {
+            let i = i as usize;
             if self.entries[i].write != INVALID && self.meta[i].phys == phys {
                 self.entries[i].write = INVALID;
             }
-        };
-        match &self.filled {
-            Some(list) => list.iter().for_each(|&i| protect(i as usize)),
-            None => (0..SETS * ENTRIES).for_each(protect),
         }
     }
 }
@@ -309,6 +302,7 @@ mod tests {
         let meta = TlbMeta {
             phys: page << 12,
             global,
+            listed: 0,
         };
         t.fill(idx, entry(page, exec), meta, page << 12, None);
         idx
@@ -355,18 +349,35 @@ mod tests {
     }
 
     #[test]
-    fn flushes_reach_every_entry_after_the_fill_list_overflows() {
+    fn every_entry_of_every_set_is_flushed_each_kind_by_its_list() {
         let mut t = Tlb::new();
-        for page in 0..(FILLED_MAX as u64 + 10) {
-            let idx = Tlb::index_in(TlbSet::User, page << 12);
-            let meta = TlbMeta {
-                phys: page << 12,
-                global: false,
-            };
-            t.fill(idx, entry(page, false), meta, page << 12, None);
+        let meta = |page: u64, global| TlbMeta {
+            phys: page << 12,
+            global,
+            listed: 0,
+        };
+        for idx in 0..SETS * ENTRIES {
+            let page = idx as u64;
+            t.fill(
+                idx,
+                entry(page, false),
+                meta(page, idx % 2 == 0),
+                page << 12,
+                None,
+            );
         }
-        assert!(t.filled.is_none());
+        // Refilled with the other kind, twice: still one entry on each list.
+        t.fill(1, entry(1, false), meta(1, true), 1 << 12, None);
+        t.fill(1, entry(1, false), meta(1, false), 1 << 12, None);
+        assert_eq!(t.global_filled.len(), SETS * ENTRIES / 2 + 1);
+        assert_eq!(t.local_filled.len(), SETS * ENTRIES / 2);
         t.flush_nonglobal();
+        for (i, e) in t.entries.iter().enumerate() {
+            assert_eq!(e.read == INVALID, i % 2 == 1, "entry {i}");
+        }
+        t.flush_all();
         assert!(t.entries.iter().all(|e| e.read == INVALID));
+        assert!(t.global_filled.is_empty() && t.local_filled.is_empty());
+        assert!(t.meta.iter().all(|m| m.listed == 0));
     }
 }

@@ -183,9 +183,10 @@ fn bcj_x86_decode(buf: &mut [u8]) {
     let mut prev: isize = -1;
     let mut i = 0;
     while i <= end {
-        if buf[i] & 0xFE != 0xE8 {
-            i += 1;
-            continue;
+        // Skip to the next E8/E9 with a vectorised search: most bytes are neither.
+        match memchr::memchr2(0xE8, 0xE9, &buf[i..=end]) {
+            Some(k) => i += k,
+            None => break,
         }
         let distance = i as isize - prev;
         if distance > 3 {
