@@ -22,6 +22,16 @@ impl Cpu {
         }
     }
 
+    /// SS for a stack access: flat in 64-bit mode (base 0, no limit; see [`sreg::FLAT`]).
+    #[inline(always)]
+    fn stack_seg(&self) -> u8 {
+        if self.mode == Mode::Long {
+            sreg::SS | sreg::FLAT
+        } else {
+            sreg::SS
+        }
+    }
+
     /// Sets the stack pointer at its width, keeping the bits above it.
     #[inline(always)]
     pub fn set_sp(&mut self, v: u64) {
@@ -36,7 +46,7 @@ impl Cpu {
         let mask = self.sp_mask();
         let rsp = self.gpr[reg::RSP as usize];
         let new = rsp.wrapping_sub(W::BYTES) & mask;
-        self.write::<W>(sreg::SS, new, v)?;
+        self.write::<W>(self.stack_seg(), new, v)?;
         self.gpr[reg::RSP as usize] = (rsp & !mask) | new;
         Ok(())
     }
@@ -47,7 +57,7 @@ impl Cpu {
     pub fn peek<W: Width>(&mut self, offset: u64) -> Result<(u64, u64), Fault> {
         let mask = self.sp_mask();
         let sp = self.gpr[reg::RSP as usize].wrapping_add(offset) & mask;
-        let v = self.read::<W>(sreg::SS, sp)?;
+        let v = self.read::<W>(self.stack_seg(), sp)?;
         Ok((v, sp.wrapping_add(W::BYTES) & mask))
     }
 
@@ -344,6 +354,25 @@ mod tests {
 
     fn get(cpu: &Cpu, r: u8) -> u64 {
         cpu.gpr[r as usize]
+    }
+
+    #[test]
+    fn stack_accesses_in_64_bit_mode_are_flat_and_a_non_canonical_rsp_is_ss_fault() {
+        let mut cpu = long64();
+        cpu.gpr[reg::RSP as usize] = 0x9000;
+        cpu.gpr[reg::RAX as usize] = 0x1122_3344_5566_7788;
+        exec_one(&mut cpu, &[0x50]).unwrap(); // push rax
+        exec_one(&mut cpu, &[0x5B]).unwrap(); // pop rbx
+        assert_eq!(get(&cpu, reg::RBX), 0x1122_3344_5566_7788);
+        assert_eq!(get(&cpu, reg::RSP), 0x9000);
+        cpu.gpr[reg::RSP as usize] = 0x8000_0000_0000_0008;
+        assert_eq!(exec_one(&mut cpu, &[0x50]), Err(Fault::ss(0)));
+        assert_eq!(exec_one(&mut cpu, &[0x5B]), Err(Fault::ss(0)));
+        assert_eq!(
+            get(&cpu, reg::RSP),
+            0x8000_0000_0000_0008,
+            "unchanged by the faults"
+        );
     }
 
     /// Virtual-8086 mode with real-mode-like segment caches at 0 and SP = 0x1000.
