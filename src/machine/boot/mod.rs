@@ -543,15 +543,8 @@ mod tests {
     #[test]
     fn apply_enters_protected_mode_for_multiboot() {
         let mut mem = test_mem();
-        let map = test_e820();
-        let mut env = test_env(&mut mem, &map);
-        let plan = load(
-            &mut env,
-            Path::new("k"),
-            &mb1_elf_image(),
-            &BootOptions::default(),
-        )
-        .unwrap();
+        let plan =
+            load_on_test_machine(&mut mem, &mb1_elf_image(), &BootOptions::default()).unwrap();
         let mut cpu = Cpu::new(Model::Modern, mem);
         plan.apply(&mut cpu);
         assert_eq!(cpu.mode, Mode::Protected);
@@ -567,14 +560,7 @@ mod tests {
     fn apply_enters_long_mode_for_elf64_and_linux_selectors_for_bzimage() {
         let mut mem = test_mem();
         let map = test_e820();
-        let mut env = test_env(&mut mem, &map);
-        let plan = load(
-            &mut env,
-            Path::new("k"),
-            &elf64_image(),
-            &BootOptions::default(),
-        )
-        .unwrap();
+        let plan = load_on_test_machine(&mut mem, &elf64_image(), &BootOptions::default()).unwrap();
         assert_eq!(plan.mode, EntryMode::Long);
         let mut cpu = Cpu::new(Model::Modern, mem);
         plan.apply(&mut cpu);
@@ -597,14 +583,7 @@ mod tests {
         assert_eq!(cpu.seg(crate::cpu::sreg::SS).selector, 0x18);
 
         let mut mem = test_mem();
-        let mut env = test_env(&mut mem, &map);
-        let plan = load(
-            &mut env,
-            Path::new("bz"),
-            &bzimage(),
-            &BootOptions::default(),
-        )
-        .unwrap();
+        let plan = load_on_test_machine(&mut mem, &bzimage(), &BootOptions::default()).unwrap();
         let mut cpu = Cpu::new(Model::Modern, mem);
         plan.apply(&mut cpu);
         assert_eq!(cpu.mode, Mode::Protected);
@@ -618,15 +597,7 @@ mod tests {
     fn apply_leaves_the_mtrrs_as_pc_firmware_does() {
         use crate::cpu::msr::index;
         let mut mem = test_mem();
-        let map = test_e820();
-        let mut env = test_env(&mut mem, &map);
-        let plan = load(
-            &mut env,
-            Path::new("k"),
-            &elf64_image(),
-            &BootOptions::default(),
-        )
-        .unwrap();
+        let plan = load_on_test_machine(&mut mem, &elf64_image(), &BootOptions::default()).unwrap();
         let mut cpu = Cpu::new(Model::Modern, mem);
         assert_eq!(cpu.read_msr(index::MTRR_DEF_TYPE), Ok(0), "off at reset");
         plan.apply(&mut cpu);
@@ -675,11 +646,9 @@ mod tests {
 
     #[test]
     fn each_kind_of_kernel_runs_from_its_entry_with_its_registers() {
-        let map = test_e820();
         let boot = |img: &[u8], opts: &BootOptions| {
             let mut mem = test_mem();
-            let mut env = test_env(&mut mem, &map);
-            let plan = load(&mut env, Path::new("k"), img, opts).unwrap();
+            let plan = load_on_test_machine(&mut mem, img, opts).unwrap();
             (plan, mem)
         };
         let none = BootOptions::default();

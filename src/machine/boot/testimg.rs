@@ -29,6 +29,17 @@ pub(crate) fn test_e820() -> Vec<E820Entry> {
     ]
 }
 
+/// Loads `img` through the top-level loader into `mem`, on the test machine's memory map.
+pub(crate) fn load_on_test_machine(
+    mem: &mut PhysMem,
+    img: &[u8],
+    opts: &super::BootOptions,
+) -> Result<super::BootPlan, super::Error> {
+    let map = test_e820();
+    let mut env = test_env(mem, &map);
+    super::load(&mut env, std::path::Path::new("kernel"), img, opts)
+}
+
 /// A boot environment with no ACPI and no display.
 pub(crate) fn test_env<'a>(mem: &'a mut PhysMem, map: &'a [E820Entry]) -> BootEnv<'a> {
     BootEnv {

@@ -353,15 +353,8 @@ mod tests {
     #[test]
     fn a_vmlinux_given_directly_enters_its_physical_entry_with_a_made_up_header() {
         let mut mem = test_mem();
-        let map = test_e820();
-        let mut env = test_env(&mut mem, &map);
-        let plan = load(
-            &mut env,
-            Path::new("vmlinux"),
-            &vmlinux(),
-            &opts(KernelDecompress::Host),
-        )
-        .unwrap();
+        let plan =
+            load_on_test_machine(&mut mem, &vmlinux(), &opts(KernelDecompress::Host)).unwrap();
         assert_eq!(plan.format, KernelFormat::Vmlinux);
         assert_eq!(plan.mode, EntryMode::LinuxLong);
         assert_eq!(plan.entry, 0x20_0000);
@@ -391,16 +384,8 @@ mod tests {
     #[test]
     fn a_bzimage_is_unpacked_on_the_host_unless_the_guest_is_asked_to() {
         let img = bzimage_with(&gzip(&vmlinux()));
-        let map = test_e820();
         let mut mem = test_mem();
-        let mut env = test_env(&mut mem, &map);
-        let plan = load(
-            &mut env,
-            Path::new("bz"),
-            &img,
-            &opts(KernelDecompress::Host),
-        )
-        .unwrap();
+        let plan = load_on_test_machine(&mut mem, &img, &opts(KernelDecompress::Host)).unwrap();
         assert_eq!(plan.format, KernelFormat::Vmlinux);
         assert_eq!(
             plan.mode,
@@ -419,14 +404,7 @@ mod tests {
         );
 
         let mut mem = test_mem();
-        let mut env = test_env(&mut mem, &map);
-        let plan = load(
-            &mut env,
-            Path::new("bz"),
-            &img,
-            &opts(KernelDecompress::Guest),
-        )
-        .unwrap();
+        let plan = load_on_test_machine(&mut mem, &img, &opts(KernelDecompress::Guest)).unwrap();
         assert_eq!(plan.format, KernelFormat::Linux);
         assert_eq!(plan.mode, EntryMode::LinuxProtected);
         assert_eq!(plan.entry, 0x10_0000);
@@ -446,12 +424,9 @@ mod tests {
         put32(&mut b, ph + 16, n.len() as u32);
         b[0x300..0x300 + n.len()].copy_from_slice(&n);
         assert!(is_vmlinux(&b));
-        let map = test_e820();
         let mut mem = test_mem();
-        let mut env = test_env(&mut mem, &map);
-        let plan = load(
-            &mut env,
-            Path::new("bz"),
+        let plan = load_on_test_machine(
+            &mut mem,
             &bzimage_with(&gzip(&b)),
             &opts(KernelDecompress::Host),
         )
@@ -484,17 +459,11 @@ mod tests {
         gz[n / 2] ^= 0xFF;
         gz[n / 2 + 1] ^= 0xFF;
         let mut mem = test_mem();
-        let mut env = test_env(&mut mem, &map);
-        let err = load(
-            &mut env,
-            Path::new("bz"),
-            &bzimage_with(&gz),
-            &opts(KernelDecompress::Host),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = load_on_test_machine(&mut mem, &bzimage_with(&gz), &opts(KernelDecompress::Host))
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.starts_with("bz: cannot unpack the kernel: gzip payload"),
+            err.starts_with("kernel: cannot unpack the kernel: gzip payload"),
             "{err}"
         );
         assert!(
@@ -504,15 +473,16 @@ mod tests {
 
         // A payload that unpacks to something other than an ELF.
         let mut mem = test_mem();
-        let mut env = test_env(&mut mem, &map);
-        let err = load(
-            &mut env,
-            Path::new("bz"),
+        let err = load_on_test_machine(
+            &mut mem,
             &bzimage_with(&gzip(&[0x90; 300])),
             &opts(KernelDecompress::Host),
         )
         .unwrap_err()
         .to_string();
-        assert_eq!(err, "bz: the kernel's gzip payload holds no vmlinux ELF");
+        assert_eq!(
+            err,
+            "kernel: the kernel's gzip payload holds no vmlinux ELF"
+        );
     }
 }
