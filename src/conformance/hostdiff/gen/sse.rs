@@ -532,6 +532,22 @@ mod tests {
     use super::*;
     use crate::conformance::hostdiff::{sse_of, Family, Layout};
 
+    /// The linear address of `d`'s memory operand, from the registers a sequence ended with
+    /// (GS based at GS_BASE, the other segments at 0).
+    fn final_ea(d: &Instruction, regs: &[u64]) -> u64 {
+        d.virtual_address(0, 0, |r, _, _| {
+            if r == Register::RIP || r == Register::EIP {
+                return Some(d.next_ip());
+            }
+            if r.is_segment_register() {
+                return Some(if r == Register::GS { GS_BASE } else { 0 });
+            }
+            let n = gpr_number(r)?;
+            Some(regs[n] & (u64::MAX >> (64 - 8 * r.size() as u32)))
+        })
+        .unwrap()
+    }
+
     #[test]
     fn the_table_covers_the_sse_mnemonics_and_leaves_out_the_excluded() {
         let t = SseTable::new(&Features::all(), 64);
@@ -631,16 +647,7 @@ mod tests {
             {
                 // FXSAVE ends its sequence and changes no register: the final registers
                 // give its address.
-                let ea = last
-                    .virtual_address(0, 0, |r, _, _| {
-                        if r.is_segment_register() {
-                            return Some(if r == Register::GS { GS_BASE } else { 0 });
-                        }
-                        let n = gpr_number(r)?;
-                        Some(out.regs[n] & (u64::MAX >> (64 - 8 * r.size() as u32)))
-                    })
-                    .unwrap();
-                let at = ea.wrapping_sub(layout.buf()) as usize;
+                let at = final_ea(last, &out.regs).wrapping_sub(layout.buf()) as usize;
                 for b in (at + 6..at + 24).chain(at + 28..at + 32) {
                     if b < BUF_LEN {
                         assert!(c.mem_ignore.iter().any(|r| r.contains(&b)), "case {i}");
@@ -659,19 +666,7 @@ mod tests {
             if e.vector != Some(13) || d.mnemonic() != M::Ldmxcsr {
                 continue;
             }
-            let ea = d
-                .virtual_address(0, 0, |r, _, _| {
-                    if r == Register::RIP || r == Register::EIP {
-                        return Some(d.next_ip());
-                    }
-                    if r.is_segment_register() {
-                        return Some(if r == Register::GS { GS_BASE } else { 0 });
-                    }
-                    let n = gpr_number(r)?;
-                    Some(out.regs[n] & (u64::MAX >> (64 - 8 * r.size() as u32)))
-                })
-                .unwrap();
-            let at = ea.wrapping_sub(layout.buf()) as usize;
+            let at = final_ea(d, &out.regs).wrapping_sub(layout.buf()) as usize;
             if at + 4 <= BUF_LEN {
                 let v = u32::from_le_bytes(c.mem[at..at + 4].try_into().unwrap());
                 assert_ne!(v & 0xFFFC_0000, 0, "case {i}: MXCSR image {v:#x}");
